@@ -1,0 +1,22 @@
+"""rag_engine: per-tenant knowledge bases (ingest, retrieve, answer) on LlamaIndex + pgvector.
+
+    from rag_engine import KnowledgeBase
+    kb = KnowledgeBase.from_env()
+    kb.ingest("acme", "manual.pdf")
+    kb.answer("acme", "How long do I have to return an item?")
+"""
+
+from .errors import (
+    ConfigurationError, DocumentNotFoundError, EmbeddingMismatchError, IngestError, InvalidTenantError,
+    ProviderError, RagEngineError,
+)
+from .knowledge_base import KnowledgeBase
+from .settings import DEFAULT_FALLBACK, Settings
+from .tenants import TENANT_ID_PATTERN, validate_tenant
+from .types import Answer, DocumentInfo, Hit, IngestResult, Source
+
+__all__ = [
+    "KnowledgeBase", "Settings", "DEFAULT_FALLBACK", "Answer", "DocumentInfo", "Hit", "IngestResult", "Source",
+    "RagEngineError", "IngestError", "InvalidTenantError", "DocumentNotFoundError", "EmbeddingMismatchError",
+    "ConfigurationError", "ProviderError", "TENANT_ID_PATTERN", "validate_tenant",
+]

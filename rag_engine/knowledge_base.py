@@ -1,0 +1,228 @@
+"""KnowledgeBase: the public face of the engine (what a notebook user and the Flask app call)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Union
+
+from .answering import (
+    ExtractiveSynthesizer, LLMSynthesizer, StreamingAnswer, heuristic_condense, is_fallback, normalize_history,
+    sources_for, word_deltas,
+)
+from .database import async_url, create_engine, resolve_database_url
+from .embeddings import build_embed_model
+from .errors import DocumentNotFoundError, RagEngineError
+from .ingestion import ProgressCallback, Stopwatch, build_chunks, embed_chunks
+from .llms import build_llm
+from .readers import parse_bytes, parse_text
+from .retrieval import CrossEncoderReranker, HybridRetriever, RetrievalResult
+from .settings import Settings
+from .store import ChunkStore, DocumentRecord
+from .tenants import validate_tenant
+from .types import Answer, DocumentInfo, Hit, IngestResult
+
+log = logging.getLogger(__name__)
+DOCUMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+class KnowledgeBase:
+    """Per-tenant knowledge bases in one shared PostgreSQL + pgvector store.
+
+    Every method takes the tenant id first; nothing crosses tenants.
+    """
+
+    def __init__(self, settings: Optional[Settings] = None, *, embed_model=None, embed_model_id: Optional[str] = None,
+                 embed_dim: Optional[int] = None, llm=None):
+        self.settings = settings or Settings()
+        self.settings.check()
+        if embed_model is None:
+            embed_model, embed_model_id, embed_dim = build_embed_model(self.settings)
+        elif embed_model_id is None or embed_dim is None:
+            raise RagEngineError("A custom embed_model needs embed_model_id and embed_dim")
+        self.embed_model = embed_model
+        self.llm = llm if llm is not None else build_llm(self.settings)
+        self.database_url = resolve_database_url(self.settings.database_url, self.settings.data_dir)
+        self.store = ChunkStore(
+            create_engine(self.database_url), async_url(self.database_url), self.settings.table_name,
+            embed_dim, embed_model_id, exact_search_max_rows=self.settings.exact_search_max_rows,
+            hnsw_ef_search=self.settings.hnsw_ef_search,
+        )
+        self.store.setup()
+        self.reranker = CrossEncoderReranker(self.settings.reranker_model) if self.settings.reranker_model else None
+        self.extractive = ExtractiveSynthesizer(self.embed_model)
+        self.synthesizer = LLMSynthesizer(self.llm) if self.llm is not None else None
+
+    @classmethod
+    def from_env(cls, env_file: Optional[str] = ".env", **overrides: Any) -> "KnowledgeBase":
+        """Settings from the environment (and ``.env`` if present); keyword overrides win."""
+        if env_file and Path(env_file).is_file():
+            from dotenv import load_dotenv
+
+            load_dotenv(env_file, override=False)
+        settings = Settings.from_env(os.environ)
+        if overrides:
+            settings = settings.with_overrides(**overrides)
+        return cls(settings)
+
+    # ------------------------------------------------------------------ documents
+    def ingest(self, tenant_id: str, path: Union[str, os.PathLike, None] = None, *, data: Optional[bytes] = None,
+               filename: Optional[str] = None, text: Optional[str] = None, title: Optional[str] = None,
+               document_id: Optional[str] = None, progress: Optional[ProgressCallback] = None,
+               force: bool = False) -> IngestResult:
+        """Add or update one document: a path, ``data=bytes`` + ``filename``, or ``text`` + ``title``.
+
+        Identical content again is a no-op ("unchanged"); new content for the same document
+        (same ``document_id``, or same title/file name) replaces its chunks atomically.
+        Unreadable files raise IngestError with a message for the company admin.
+        """
+        validate_tenant(tenant_id)
+        given = sum(x is not None for x in (path, data, text))
+        if given != 1:
+            raise RagEngineError("Pass exactly one of: a path, data=bytes (with filename=), or text= (with title=)")
+        watch = Stopwatch()
+        if path is not None:
+            path = Path(path)
+            data, filename = path.read_bytes(), filename or path.name
+        if data is not None:
+            if not filename:
+                raise RagEngineError("data=bytes needs filename= (the type is detected from the bytes and the name)")
+            content_hash = hashlib.sha256(data).hexdigest()
+        else:
+            if not title:
+                raise RagEngineError("text= needs title=")
+            content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        key = title or filename
+        if document_id is None:
+            document_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"rag-engine:{tenant_id}:{key}"))
+        elif not DOCUMENT_ID_PATTERN.fullmatch(document_id):
+            raise RagEngineError("document_id must be 1-128 letters, digits, '_', '.', ':' or '-'")
+
+        existing = self.store.get_document(tenant_id, document_id)
+        if existing and existing.content_hash == content_hash and not force:
+            return IngestResult(document_id, existing.title, existing.chunk_count, "unchanged")
+
+        parsed = parse_bytes(data, filename) if data is not None else parse_text(text, title)
+        watch.lap("parse")
+        nodes = build_chunks(
+            parsed.documents, tenant_id=tenant_id, document_id=document_id, title=title or parsed.title,
+            source_type=parsed.source_type, content_hash=content_hash, chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+        )
+        watch.lap("split")
+        nodes = embed_chunks(nodes, self.embed_model, self.settings.embed_batch_size, progress)
+        watch.lap("embed")
+        record = DocumentRecord(document_id, tenant_id, title or parsed.title, parsed.source_type, content_hash,
+                                len(nodes))
+        status = self.store.replace_document(record, nodes)
+        watch.lap("write")
+        log.info("ingested %s/%s: %d chunks, %s, %s", tenant_id, document_id, len(nodes), status, watch.timings)
+        return IngestResult(document_id, record.title, len(nodes), status, watch.timings)
+
+    def list_documents(self, tenant_id: str) -> List[DocumentInfo]:
+        return [self._info(r) for r in self.store.list_documents(tenant_id)]
+
+    def get_document(self, tenant_id: str, document_id: str) -> DocumentInfo:
+        record = self.store.get_document(tenant_id, document_id)
+        if record is None:
+            raise DocumentNotFoundError(f"No document {document_id!r} in this knowledge base.")
+        return self._info(record)
+
+    def delete_document(self, tenant_id: str, document_id: str) -> None:
+        self.store.delete_document(tenant_id, document_id)
+
+    def delete_tenant(self, tenant_id: str) -> int:
+        """Remove every document of a tenant; returns how many there were."""
+        return self.store.delete_tenant(tenant_id)
+
+    @staticmethod
+    def _info(r: DocumentRecord) -> DocumentInfo:
+        return DocumentInfo(r.document_id, r.title, r.source_type, r.chunk_count, r.content_hash, r.created_at,
+                            r.updated_at)
+
+    # ------------------------------------------------------------------ retrieval
+    def retriever(self, tenant_id: str, *, top_k: Optional[int] = None, mode: str = "hybrid") -> HybridRetriever:
+        """A LlamaIndex retriever over one tenant (compose it with postprocessors, query engines…)."""
+        s = self.settings
+        return HybridRetriever(
+            self.store, self.embed_model, tenant_id, top_k=top_k or s.top_k, candidates=s.candidates, mode=mode,
+            rrf_k=s.rrf_k, vector_weight=s.vector_weight, text_weight=s.text_weight, reranker=self.reranker,
+        )
+
+    def retrieve(self, tenant_id: str, query: str, top_k: Optional[int] = None, mode: str = "hybrid") -> List[Hit]:
+        return self.retriever(tenant_id, top_k=top_k, mode=mode).search(query).hits
+
+    # ------------------------------------------------------------------ answering
+    def _prepare(self, tenant_id: str, question: str, history) -> tuple:
+        validate_tenant(tenant_id)
+        if not question or not question.strip():
+            raise RagEngineError("The question is empty.")
+        turns = normalize_history(history)
+        if turns and self.synthesizer is not None:
+            standalone = self.synthesizer.condense(turns, question)
+        else:
+            standalone = heuristic_condense(turns, question)
+        embedding = self.embed_model.get_query_embedding(standalone)
+        result: RetrievalResult = self.retriever(tenant_id, top_k=self.settings.max_context_chunks).search(
+            standalone, embedding)
+        answerable = bool(result.hits) and result.best_similarity >= self.settings.answer_min_score
+        return turns, standalone, embedding, result, answerable
+
+    def answer(self, tenant_id: str, question: str, *, history=None, company_name: str = "",
+               personality: str = "", fallback_message: Optional[str] = None) -> Answer:
+        """Answer from the tenant's documents only, with sources; the fallback when they don't say."""
+        return self.stream_answer(tenant_id, question, history=history, company_name=company_name,
+                                  personality=personality, fallback_message=fallback_message).to_answer()
+
+    def stream_answer(self, tenant_id: str, question: str, *, history=None, company_name: str = "",
+                      personality: str = "", fallback_message: Optional[str] = None) -> StreamingAnswer:
+        """Like ``answer``, token by token: iterate for text deltas, then read ``sources``/``answered``.
+
+        Retrieval (and the answerability gate) run now; generation runs as you iterate.
+        """
+        fallback = (fallback_message or "").strip() or self.settings.fallback_message
+        turns, standalone, embedding, result, answerable = self._prepare(tenant_id, question, history)
+        hits = result.hits
+        if not answerable:
+            return StreamingAnswer(word_deltas(fallback), lambda text: ([], False), question=standalone)
+        if self.synthesizer is None:
+            text, used = self.extractive.compose(standalone, embedding, hits)
+            if not text:
+                return StreamingAnswer(word_deltas(fallback), lambda _: ([], False), question=standalone)
+            return StreamingAnswer(word_deltas(text), lambda _: (sources_for(hits, used), True), question=standalone)
+
+        messages = self.synthesizer.messages(question if not turns else standalone, hits, turns, company_name,
+                                             personality, fallback)
+
+        def finish(text: str):
+            if is_fallback(text, fallback):
+                return [], False
+            return sources_for(hits, LLMSynthesizer.cited(text, len(hits))), True
+
+        return StreamingAnswer(self.synthesizer.stream(messages), finish, question=standalone)
+
+    def query_engine(self, tenant_id: str, **kwargs: Any):
+        """A LlamaIndex RetrieverQueryEngine over one tenant (needs an LLM provider configured)."""
+        from llama_index.core.query_engine import RetrieverQueryEngine
+
+        if self.llm is None:
+            raise RagEngineError("query_engine() needs LLM_PROVIDER=openai or openai-compatible; use answer() offline")
+        return RetrieverQueryEngine.from_args(self.retriever(tenant_id), llm=self.llm, **kwargs)
+
+    @property
+    def vector_store(self):
+        """The underlying LlamaIndex PGVectorStore (shared by all tenants: filter by tenant_id!)."""
+        return self.store.vector_store
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    def __enter__(self) -> "KnowledgeBase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

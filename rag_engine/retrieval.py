@@ -1,0 +1,128 @@
+"""Hybrid retrieval: vector similarity and full-text rank, fused by weighted reciprocal rank.
+
+PGVectorStore's hybrid mode only concatenates the two result lists; fusion is done here, in
+a LlamaIndex retriever (the seam it offers), so it composes with postprocessors and query
+engines in a notebook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from .store import ChunkRow, ChunkStore
+from .tenants import validate_tenant
+from .types import Hit
+
+MODES = ("hybrid", "vector", "text")
+
+
+@dataclass
+class RetrievalResult:
+    hits: List[Hit]
+    best_similarity: float  # the best cosine similarity of the vector leg (-1 when it found nothing)
+
+
+def _hit(row: ChunkRow, score: float, vector_score=None, text_score=None) -> Hit:
+    meta = row.metadata or {}
+    page = meta.get("page")
+    return Hit(
+        chunk_id=row.node_id, document_id=meta.get("document_id", ""), title=meta.get("title", ""),
+        text=row.text, score=score, page=int(page) if page is not None else None,
+        vector_score=vector_score, text_score=text_score,
+    )
+
+
+def fuse(vector_rows: List[ChunkRow], text_rows: List[ChunkRow], k: int = 60,
+         vector_weight: float = 1.0, text_weight: float = 1.0) -> List[Hit]:
+    """Weighted reciprocal-rank fusion: score = Σ weight / (k + rank)."""
+    scores: dict[str, float] = {}
+    rows: dict[str, ChunkRow] = {}
+    vector_scores = {r.node_id: r.score for r in vector_rows}
+    text_scores = {r.node_id: r.score for r in text_rows}
+    for weight, ranked in ((vector_weight, vector_rows), (text_weight, text_rows)):
+        for rank, row in enumerate(ranked, start=1):
+            scores[row.node_id] = scores.get(row.node_id, 0.0) + weight / (k + rank)
+            rows.setdefault(row.node_id, row)
+    ordered = sorted(scores, key=lambda node_id: (-scores[node_id], node_id))
+    return [_hit(rows[n], scores[n], vector_scores.get(n), text_scores.get(n)) for n in ordered]
+
+
+class HybridRetriever(BaseRetriever):
+    """Retrieve one tenant's chunks: ``mode`` is "hybrid" (default), "vector" or "text"."""
+
+    def __init__(self, store: ChunkStore, embed_model: BaseEmbedding, tenant_id: str, *, top_k: int = 5,
+                 candidates: int = 40, mode: str = "hybrid", rrf_k: int = 60, vector_weight: float = 1.0,
+                 text_weight: float = 1.0, reranker=None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.store = store
+        self.embed_model = embed_model
+        self.tenant_id = validate_tenant(tenant_id)
+        self.top_k = top_k
+        self.candidates = max(candidates, top_k)
+        self.mode = mode
+        self.rrf_k = rrf_k
+        self.vector_weight = vector_weight
+        self.text_weight = text_weight
+        self.reranker = reranker
+        super().__init__()
+
+    def search(self, query: str, query_embedding: Optional[List[float]] = None) -> RetrievalResult:
+        vector_rows: List[ChunkRow] = []
+        text_rows: List[ChunkRow] = []
+        if self.mode in ("hybrid", "vector"):
+            if query_embedding is None:
+                query_embedding = self.embed_model.get_query_embedding(query)
+            vector_rows = self.store.vector_search(self.tenant_id, query_embedding, self.candidates)
+        if self.mode in ("hybrid", "text"):
+            text_rows = self.store.text_search(self.tenant_id, query, self.candidates)
+        if self.mode == "vector":
+            hits = [_hit(r, r.score, vector_score=r.score) for r in vector_rows]
+        elif self.mode == "text":
+            hits = [_hit(r, r.score, text_score=r.score) for r in text_rows]
+        else:
+            hits = fuse(vector_rows, text_rows, self.rrf_k, self.vector_weight, self.text_weight)
+        if self.reranker is not None and hits:
+            hits = self.reranker.rerank(query, hits)
+        best = max((r.score for r in vector_rows), default=-1.0)
+        return RetrievalResult(hits=hits[: self.top_k], best_similarity=best)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
+        result = self.search(query_bundle.query_str, query_bundle.embedding)
+        return [
+            NodeWithScore(
+                node=TextNode(id_=h.chunk_id, text=h.text,
+                              metadata={"document_id": h.document_id, "title": h.title, "page": h.page,
+                                        "tenant_id": self.tenant_id}),
+                score=h.score,
+            )
+            for h in result.hits
+        ]
+
+
+class CrossEncoderReranker:
+    """Optional re-ranking with a sentence-transformers cross-encoder (RERANKER_MODEL).
+
+    None ships offline on PyPI; deployments that have one point RERANKER_MODEL at it.
+    """
+
+    def __init__(self, model_name_or_path: str):
+        try:
+            from sentence_transformers import CrossEncoder
+        except ImportError as exc:  # pragma: no cover - depends on the deployment
+            from .errors import ConfigurationError
+
+            raise ConfigurationError("RERANKER_MODEL needs the sentence-transformers package installed") from exc
+        self.model = CrossEncoder(model_name_or_path)
+
+    def rerank(self, query: str, hits: List[Hit]) -> List[Hit]:
+        scores = self.model.predict([(query, h.text) for h in hits])
+        order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
+        from dataclasses import replace
+
+        return [replace(hits[i], score=float(scores[i])) for i in order]

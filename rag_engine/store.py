@@ -1,0 +1,303 @@
+"""The store layer: every SQL statement of the engine lives here.
+
+Chunks live in one shared LlamaIndex ``PGVectorStore`` table (``data_<table>``), which owns the
+schema (vector column, HNSW index, generated tsvector column, GIN index) so notebook users can
+point LlamaIndex at it too. Reads and writes go through our own parameterised SQL because
+PGVectorStore 0.9 pastes filter values into its SQL text, deletes by document id across
+tenants, and commits each add on its own (no atomic replace). Every statement here takes the
+tenant id as a bound parameter and filters on it.
+
+A registry table (``<table>_documents``) holds one row per document (tenant, title, content
+hash, chunk count); a meta table records the embedding model the store was built with.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, List, Optional, Sequence
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from sqlalchemy.dialects.postgresql import JSONB
+
+from .errors import DocumentNotFoundError, EmbeddingMismatchError, RagEngineError
+from .tenants import validate_tenant
+
+log = logging.getLogger(__name__)
+
+HNSW = {"hnsw_m": 16, "hnsw_ef_construction": 64, "hnsw_ef_search": 40, "hnsw_dist_method": "vector_cosine_ops"}
+TEXT_SEARCH_CONFIG = "english"
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    node_id: str
+    text: str
+    metadata: dict
+    score: float
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    document_id: str
+    tenant_id: str
+    title: str
+    source_type: str
+    content_hash: str
+    chunk_count: int
+    created_at: Any = None
+    updated_at: Any = None
+
+
+class DocumentIdConflictError(RagEngineError):
+    """A caller-chosen document id that another tenant already uses."""
+
+
+def _vector_literal(embedding: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in embedding) + "]"
+
+
+class ChunkStore:
+    def __init__(self, engine: sa.Engine, async_url: str, table_name: str, embed_dim: int, embed_model_id: str,
+                 exact_search_max_rows: int = 20000, hnsw_ef_search: int = 100):
+        self.engine = engine
+        self.table_name = table_name
+        self.chunks = f"data_{table_name}"
+        self.documents = f"{table_name}_documents"
+        self.meta = f"{table_name}_meta"
+        self.embed_dim = embed_dim
+        self.embed_model_id = embed_model_id
+        self.exact_search_max_rows = exact_search_max_rows
+        self.hnsw_ef_search = hnsw_ef_search
+        self._async_url = async_url
+        self._vector_store = None
+        self.iterative_scan = False
+        self._chunk_table = sa.table(
+            self.chunks,
+            sa.column("node_id", sa.String),
+            sa.column("text", sa.String),
+            sa.column("metadata_", JSONB),
+            sa.column("embedding", Vector(embed_dim)),
+        )
+
+    # ----------------------------------------------------------------- schema
+    @property
+    def vector_store(self):
+        """The LlamaIndex PGVectorStore over the chunk table (schema owner; for notebook use)."""
+        if self._vector_store is None:
+            from llama_index.vector_stores.postgres import PGVectorStore
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            self._vector_store = PGVectorStore(
+                engine=self.engine,
+                async_engine=create_async_engine(self._async_url),  # connects only if used
+                table_name=self.table_name,
+                hybrid_search=True,
+                text_search_config=TEXT_SEARCH_CONFIG,
+                embed_dim=self.embed_dim,
+                use_jsonb=True,
+                hnsw_kwargs=dict(HNSW),
+                initialization_fail_on_error=True,
+            )
+        return self._vector_store
+
+    def setup(self) -> None:
+        """Create what is missing (idempotent, safe with several processes starting at once)."""
+        with self.engine.connect() as lock_conn:
+            # One process at a time runs the DDL below; the others wait, then find it done.
+            lock_conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"rag_engine:{self.table_name}"})
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+                    conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {self.meta} (key text PRIMARY KEY, value text NOT NULL)"))
+                    self._check_embedding_model(conn)
+                    conn.execute(sa.text(
+                        f"""CREATE TABLE IF NOT EXISTS {self.documents} (
+                            document_id varchar(128) PRIMARY KEY,
+                            tenant_id varchar(64) NOT NULL,
+                            title text NOT NULL,
+                            source_type varchar(16) NOT NULL,
+                            content_hash char(64) NOT NULL,
+                            chunk_count integer NOT NULL,
+                            created_at timestamptz NOT NULL DEFAULT now(),
+                            updated_at timestamptz NOT NULL DEFAULT now())"""))
+                    conn.execute(sa.text(
+                        f"CREATE INDEX IF NOT EXISTS {self.documents}_tenant_idx ON {self.documents} (tenant_id, created_at)"))
+                self.vector_store.add([])  # PGVectorStore creates its table, HNSW and GIN indexes
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text(
+                        f"CREATE INDEX IF NOT EXISTS {self.chunks}_tenant_doc_idx "
+                        f"ON {self.chunks} ((metadata_->>'tenant_id'), (metadata_->>'document_id'))"))
+            finally:
+                lock_conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"rag_engine:{self.table_name}"})
+                lock_conn.commit()
+        with self.engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar()
+        major_minor = tuple(int(p) for p in version.split(".")[:2])
+        self.iterative_scan = major_minor >= (0, 8)  # hnsw.iterative_scan arrived in pgvector 0.8.0
+        log.info("chunk store %s ready (pgvector %s, iterative scans: %s)", self.chunks, version, self.iterative_scan)
+
+    def _check_embedding_model(self, conn) -> None:
+        rows = dict(conn.execute(sa.text(f"SELECT key, value FROM {self.meta}")).all())
+        if not rows:
+            conn.execute(sa.text(f"INSERT INTO {self.meta} (key, value) VALUES ('embed_model', :m), ('embed_dim', :d)"),
+                         {"m": self.embed_model_id, "d": str(self.embed_dim)})
+            return
+        if rows.get("embed_model") != self.embed_model_id or rows.get("embed_dim") != str(self.embed_dim):
+            raise EmbeddingMismatchError(
+                f"The knowledge base in table '{self.table_name}' was built with the embedding model "
+                f"{rows.get('embed_model')} ({rows.get('embed_dim')} dimensions), but the configured model is "
+                f"{self.embed_model_id} ({self.embed_dim} dimensions). Either set EMBED_PROVIDER/EMBED_MODEL back, "
+                f"or re-index: point RAG_TABLE at a new table name and ingest the documents again "
+                f"(the Flask app's `flask --app app companies reindex <slug>` does this per company)."
+            )
+
+    # ---------------------------------------------------------------- writes
+    def get_document(self, tenant_id: str, document_id: str) -> Optional[DocumentRecord]:
+        validate_tenant(tenant_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                f"SELECT * FROM {self.documents} WHERE tenant_id = :t AND document_id = :d"),
+                {"t": tenant_id, "d": document_id}).mappings().first()
+        return DocumentRecord(**row) if row else None
+
+    def replace_document(self, record: DocumentRecord, nodes: Sequence[Any]) -> str:
+        """Write ``record`` and its chunks in one transaction, replacing any earlier version.
+
+        Queries see the old chunks or the new ones, never both or neither. Returns
+        "created" or "replaced".
+        """
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+        from llama_index.core.schema import MetadataMode
+
+        validate_tenant(record.tenant_id)
+        rows = [
+            {
+                "node_id": node.node_id,
+                "text": node.get_content(metadata_mode=MetadataMode.NONE),
+                "metadata_": node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
+                "embedding": node.get_embedding(),
+            }
+            for node in nodes
+        ]
+        with self.engine.begin() as conn:
+            # Claim the document id (or lock our existing row) first: concurrent ingests of
+            # the same document run one after the other.
+            claimed = conn.execute(sa.text(
+                f"""INSERT INTO {self.documents} AS d (document_id, tenant_id, title, source_type, content_hash, chunk_count)
+                    VALUES (:d, :t, :title, :st, :h, :n)
+                    ON CONFLICT (document_id) DO UPDATE
+                      SET title = excluded.title, source_type = excluded.source_type,
+                          content_hash = excluded.content_hash, chunk_count = excluded.chunk_count, updated_at = now()
+                      WHERE d.tenant_id = excluded.tenant_id
+                    RETURNING (xmax = 0) AS inserted"""),
+                {"d": record.document_id, "t": record.tenant_id, "title": record.title, "st": record.source_type,
+                 "h": record.content_hash, "n": len(rows)}).first()
+            if claimed is None:
+                raise DocumentIdConflictError(f"Document id {record.document_id!r} is already used by another tenant.")
+            conn.execute(sa.text(
+                f"DELETE FROM {self.chunks} WHERE metadata_->>'tenant_id' = :t AND metadata_->>'document_id' = :d"),
+                {"t": record.tenant_id, "d": record.document_id})
+            for start in range(0, len(rows), 500):
+                conn.execute(sa.insert(self._chunk_table), rows[start:start + 500])
+        return "created" if claimed.inserted else "replaced"
+
+    def delete_document(self, tenant_id: str, document_id: str) -> None:
+        validate_tenant(tenant_id)
+        with self.engine.begin() as conn:
+            deleted = conn.execute(sa.text(
+                f"DELETE FROM {self.documents} WHERE tenant_id = :t AND document_id = :d RETURNING document_id"),
+                {"t": tenant_id, "d": document_id}).first()
+            if deleted is None:
+                raise DocumentNotFoundError(f"No document {document_id!r} in this knowledge base.")
+            conn.execute(sa.text(
+                f"DELETE FROM {self.chunks} WHERE metadata_->>'tenant_id' = :t AND metadata_->>'document_id' = :d"),
+                {"t": tenant_id, "d": document_id})
+
+    def delete_tenant(self, tenant_id: str) -> int:
+        validate_tenant(tenant_id)
+        with self.engine.begin() as conn:
+            count = conn.execute(sa.text(f"DELETE FROM {self.documents} WHERE tenant_id = :t"), {"t": tenant_id}).rowcount
+            conn.execute(sa.text(f"DELETE FROM {self.chunks} WHERE metadata_->>'tenant_id' = :t"), {"t": tenant_id})
+        return count
+
+    def list_documents(self, tenant_id: str) -> List[DocumentRecord]:
+        validate_tenant(tenant_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                f"SELECT * FROM {self.documents} WHERE tenant_id = :t ORDER BY created_at, document_id"),
+                {"t": tenant_id}).mappings().all()
+        return [DocumentRecord(**row) for row in rows]
+
+    def tenant_chunk_count(self, tenant_id: str) -> int:
+        validate_tenant(tenant_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.text(
+                f"SELECT coalesce(sum(chunk_count), 0) FROM {self.documents} WHERE tenant_id = :t"),
+                {"t": tenant_id}).scalar())
+
+    # ------------------------------------------------------------------ reads
+    def vector_search(self, tenant_id: str, embedding: Sequence[float], k: int) -> List[ChunkRow]:
+        """The tenant's ``k`` nearest chunks by cosine similarity, always a full top-k.
+
+        HNSW filters after the index scan, so a small tenant in a big table could get fewer
+        than k rows. Small tenants are searched exactly (their rows via the tenant index);
+        larger ones via HNSW with iterative scans, which keep scanning until k rows match.
+        """
+        validate_tenant(tenant_id)
+        params = {"t": tenant_id, "q": _vector_literal(embedding), "k": int(k)}
+        exact = self.tenant_chunk_count(tenant_id) <= self.exact_search_max_rows or not self.iterative_scan
+        with self.engine.begin() as conn:
+            if exact:
+                sql = f"""
+                    WITH scoped AS MATERIALIZED (
+                        SELECT node_id, text, metadata_, embedding FROM {self.chunks}
+                        WHERE metadata_->>'tenant_id' = :t)
+                    SELECT node_id, text, metadata_, 1 - (embedding <=> CAST(:q AS vector)) AS score
+                    FROM scoped ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k"""
+            else:
+                conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+                conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(int(self.hnsw_ef_search), int(k))}"))
+                conn.execute(sa.text("SET LOCAL hnsw.max_scan_tuples = 200000"))
+                # relaxed_order may return rows slightly out of order: sort them again.
+                sql = f"""
+                    WITH nearest AS MATERIALIZED (
+                        SELECT node_id, text, metadata_, embedding <=> CAST(:q AS vector) AS distance
+                        FROM {self.chunks} WHERE metadata_->>'tenant_id' = :t
+                        ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k)
+                    SELECT node_id, text, metadata_, 1 - distance AS score FROM nearest ORDER BY distance"""
+            rows = conn.execute(sa.text(sql), params).all()
+        return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
+
+    def text_search(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
+        """The tenant's ``k`` best chunks by full-text rank; any query word may match."""
+        validate_tenant(tenant_id)
+        sql = f"""
+            WITH q AS (SELECT to_tsquery('{TEXT_SEARCH_CONFIG}',
+                         replace(plainto_tsquery('{TEXT_SEARCH_CONFIG}', :query)::text, ' & ', ' | ')) AS query)
+            SELECT node_id, text, metadata_, ts_rank_cd(text_search_tsv, q.query, 1) AS score
+            FROM {self.chunks}, q
+            WHERE metadata_->>'tenant_id' = :t AND text_search_tsv @@ q.query
+            ORDER BY score DESC, node_id LIMIT :k"""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), {"t": tenant_id, "query": query, "k": int(k)}).all()
+        return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
+
+    def bulk_insert_vectors(self, tenant_id: str, document_id: str, title: str,
+                            items: Iterable[tuple[str, str, Sequence[float]]]) -> int:
+        """Write precomputed (node_id, text, embedding) rows as one document (benchmarks, tests)."""
+        from llama_index.core.schema import TextNode
+
+        validate_tenant(tenant_id)
+        nodes = [
+            TextNode(id_=node_id, text=text, embedding=list(embedding),
+                     metadata={"tenant_id": tenant_id, "document_id": document_id, "title": title, "chunk_index": i})
+            for i, (node_id, text, embedding) in enumerate(items)
+        ]
+        record = DocumentRecord(document_id, tenant_id, title, "text", "0" * 64, len(nodes))
+        self.replace_document(record, nodes)
+        return len(nodes)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,159 @@
+"""Answering: grounded answers with sources, the fallback gate, follow-ups, providers."""
+
+import json
+
+import pytest
+
+from rag_engine import DEFAULT_FALLBACK, KnowledgeBase, ProviderError, Settings
+from tests.conftest import FIXTURES
+from tests.fakes.openai_server import openai_server
+
+
+@pytest.fixture
+def acme(kb):
+    kb.ingest("acme", FIXTURES / "policies.pdf")
+    kb.ingest("acme", FIXTURES / "faq.html")
+    return kb
+
+
+def test_knowledge_question_answered_from_the_document_with_its_source(acme):
+    answer = acme.answer("acme", "How long do I have to return an item?")
+    assert answer.answered
+    assert "30 days" in answer.text
+    assert answer.sources and answer.sources[0].title == "policies.pdf" and answer.sources[0].page == 1
+    assert "[1]" in answer.text
+
+
+def test_unrelated_question_gets_the_fallback(acme):
+    answer = acme.answer("acme", "What is the boiling point of mercury in Kelvin?")
+    assert not answer.answered
+    assert answer.text == DEFAULT_FALLBACK and answer.sources == []
+
+
+def test_tenant_fallback_message_is_used(acme):
+    answer = acme.answer("acme", "Who won the 1998 football world cup?", fallback_message="Ask our team at help@acme.")
+    assert answer.text == "Ask our team at help@acme." and not answer.answered
+
+
+def test_empty_knowledge_base_falls_back(kb):
+    assert not kb.answer("nobody", "How long do I have to return an item?").answered
+
+
+def test_follow_up_is_condensed_with_history(acme):
+    history = [
+        {"role": "customer", "content": "How long does shipping to Europe take?"},
+        {"role": "assistant", "content": "Shipping to Europe takes 7 to 10 business days. [1]"},
+    ]
+    follow_up = acme.answer("acme", "and what does it cost?", history=history)
+    assert follow_up.answered and "25 dollars" in follow_up.text
+    assert "Europe" in follow_up.question  # the standalone question used for retrieval
+
+
+def test_stream_answer_yields_the_same_answer_token_by_token(acme):
+    stream = acme.stream_answer("acme", "When is the store open?")
+    deltas = list(stream)
+    assert len(deltas) > 3
+    assert "".join(deltas).strip() == stream.text
+    assert stream.answered and stream.sources[0].title == "faq.html"
+    assert stream.text == acme.answer("acme", "When is the store open?").text
+
+
+@pytest.fixture
+def fake_openai():
+    replies = {"text": "Unused items can be returned within 30 days of delivery [1]."}
+
+    def reply(body):
+        if "Standalone question" in body["messages"][-1]["content"]:
+            return "How much does shipping to Europe cost?"
+        return replies["text"]
+
+    with openai_server(reply) as server:
+        server.replies = replies
+        yield server
+
+
+def openai_kb(make_kb, server, provider="openai"):
+    from rag_engine.llms import build_llm
+
+    settings = Settings(llm_provider=provider, openai_api_key="sk-test", llm_base_url=server.url + "/v1",
+                        llm_model="gpt-4o-mini", max_tokens=321)
+    kb = make_kb(llm=build_llm(settings))
+    kb.ingest("acme", FIXTURES / "policies.pdf")
+    return kb
+
+
+def test_openai_provider_request_shape_and_answer(make_kb, fake_openai):
+    kb = openai_kb(make_kb, fake_openai)
+    answer = kb.answer("acme", "How long do I have to return an item?", company_name="Acme Outdoor",
+                       personality="Warm and brief.")
+    assert answer.answered and answer.text.startswith("Unused items")
+    assert [s.page for s in answer.sources] == [1]  # cited [1] only
+    request = fake_openai.last("/chat/completions")
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["Authorization"] == "Bearer sk-test"
+    body = request.json()
+    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.3 and body["max_tokens"] == 321
+    system, user = body["messages"][0], body["messages"][-1]
+    assert system["role"] == "system" and "Acme Outdoor" in system["content"] and "Warm and brief." in system["content"]
+    assert "ONLY from the numbered context" in system["content"] and DEFAULT_FALLBACK in system["content"]
+    assert "30 days of delivery" in system["content"] and "(policies.pdf, page 1)" in system["content"]
+    assert user == {"role": "user", "content": "How long do I have to return an item?"}
+
+
+def test_openai_provider_streams(make_kb, fake_openai):
+    kb = openai_kb(make_kb, fake_openai)
+    stream = kb.stream_answer("acme", "How long do I have to return an item?")
+    deltas = list(stream)
+    assert len(deltas) > 5 and "".join(deltas) == fake_openai.replies["text"]
+    assert fake_openai.last("/chat/completions").json()["stream"] is True
+    assert stream.answered and stream.sources[0].page == 1
+
+
+def test_unrelated_question_makes_no_llm_call(make_kb, fake_openai):
+    kb = openai_kb(make_kb, fake_openai)
+    answer = kb.answer("acme", "What is the boiling point of mercury in Kelvin?")
+    assert not answer.answered and answer.text == DEFAULT_FALLBACK
+    assert fake_openai.requests == []
+
+
+def test_llm_fallback_reply_is_not_answered(make_kb, fake_openai):
+    kb = openai_kb(make_kb, fake_openai)
+    fake_openai.replies["text"] = DEFAULT_FALLBACK
+    answer = kb.answer("acme", "Can I return a tent I bought at a garage sale?")
+    assert not answer.answered and answer.sources == []
+
+
+def test_llm_condenses_follow_ups_and_sends_history(make_kb, fake_openai):
+    kb = openai_kb(make_kb, fake_openai, provider="openai-compatible")
+    history = [("customer", "How long does shipping to Europe take?"), ("assistant", "7 to 10 business days.")]
+    answer = kb.answer("acme", "and the price?", history=history)
+    assert answer.question == "How much does shipping to Europe cost?"
+    condense, final = [r.json() for r in fake_openai.requests]
+    assert "How long does shipping to Europe take?" in condense["messages"][0]["content"]
+    roles = [m["role"] for m in final["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert "25 dollars" in final["messages"][0]["content"]  # retrieval used the standalone question
+
+
+def test_provider_failure_is_a_provider_error(make_kb):
+    from rag_engine.llms import build_llm
+
+    settings = Settings(llm_provider="openai-compatible", llm_base_url="http://127.0.0.1:9/v1", llm_timeout=2)
+    kb = make_kb(llm=build_llm(settings.with_overrides()))
+    kb.llm.max_retries = 0
+    kb.ingest("acme", FIXTURES / "policies.pdf")
+    with pytest.raises(ProviderError):
+        kb.answer("acme", "How long do I have to return an item?")
+
+
+def test_openai_embeddings_are_batched(postgres_url, fake_openai):
+    settings = Settings(database_url=postgres_url, table_name="openai_embed_test", embed_provider="openai",
+                        openai_api_key="sk-test", openai_base_url=fake_openai.url + "/v1", chunk_size=40,
+                        chunk_overlap=0, embed_batch_size=100)
+    with KnowledgeBase(settings) as kb:
+        result = kb.ingest("acme", FIXTURES / "policies.pdf")
+        embedding_calls = [r.json() for r in fake_openai.requests if r.path.endswith("/embeddings")]
+        assert result.chunk_count > 3
+        assert len(embedding_calls) == 1 and len(embedding_calls[0]["input"]) == result.chunk_count
+        assert embedding_calls[0]["model"] == "text-embedding-3-small"
+        assert kb.retrieve("acme", "Europe shipping", mode="text")[0].page == 2

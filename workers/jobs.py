@@ -1,0 +1,158 @@
+"""RQ jobs. Each takes ids, re-reads state when it runs, and is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rq import get_current_job
+
+from app import conversations
+from app.extensions import db
+from app.kb import get_kb
+from app.models import Company, Document, Message, now
+from app.queues import enqueue_delivery
+from rag_engine import DocumentNotFoundError, IngestError
+
+from .context import app_context, worker_identity
+
+log = logging.getLogger(__name__)
+MAX_INGEST_ATTEMPTS = 5  # counts interrupted runs too (a worker killed mid-job)
+
+
+def _final_attempt() -> bool:
+    job = get_current_job()
+    return job is None or not job.retries_left
+
+
+def _job_tag() -> str:
+    job = get_current_job()
+    return f"[job {job.id}]" if job else "[inline]"
+
+
+def ingest_document(document_id: str) -> str:
+    with app_context():
+        document = db.session.get(Document, document_id)
+        if document is None:
+            log.info("%s document %s was deleted before ingestion", _job_tag(), document_id)
+            return "gone"
+        if document.status == "completed":
+            return "completed"
+        if document.attempts >= MAX_INGEST_ATTEMPTS:
+            _fail(document, "Processing was interrupted too many times. Try uploading the file again.")
+            return "failed"
+        document.status, document.error_message = "processing", None
+        document.attempts += 1
+        document.worker_id, document.heartbeat_at = worker_identity(), now()
+        document.chunks_done = document.chunks_total = 0
+        db.session.commit()
+        company = db.session.get(Company, document.company_id)
+        last_save = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if time.monotonic() - last_save[0] >= 0.5 or done == total:  # throttled: one commit per 0.5 s
+                last_save[0] = time.monotonic()
+                document.chunks_done, document.chunks_total, document.heartbeat_at = done, total, now()
+                db.session.commit()
+
+        try:
+            result = get_kb().ingest(company.tenant_id, document.storage_path, filename=document.filename,
+                                     title=document.title, document_id=document.id, progress=progress, force=True)
+        except IngestError as err:  # permanent: the file itself is the problem; no retry
+            db.session.rollback()
+            _fail(db.session.get(Document, document_id), err.message)
+            return "failed"
+        except FileNotFoundError:
+            db.session.rollback()
+            _fail(db.session.get(Document, document_id), "The uploaded file is missing. Upload it again.")
+            return "failed"
+        except Exception:
+            db.session.rollback()
+            document = db.session.get(Document, document_id)
+            if document is not None:
+                if _final_attempt():
+                    _fail(document, "Processing failed after several attempts because of a temporary error. "
+                                    "Use re-index to try again.")
+                else:
+                    document.status, document.error_message = "pending", "Retrying after a temporary error…"
+                    db.session.commit()
+            log.exception("%s ingesting document %s failed", _job_tag(), document_id)
+            raise  # RQ retries with backoff
+
+        db.session.expire_all()
+        document = db.session.get(Document, document_id)
+        if document is None:  # deleted while we were working: drop what we wrote
+            try:
+                get_kb().delete_document(company.tenant_id, document_id)
+            except DocumentNotFoundError:
+                pass
+            return "gone"
+        document.status, document.chunk_count = "completed", result.chunk_count
+        document.chunks_done = document.chunks_total = result.chunk_count
+        document.processed_at, document.error_message = now(), None
+        db.session.commit()
+        log.info("%s document %s: %s, %d chunks, %s", _job_tag(), document_id, result.status, result.chunk_count,
+                 result.timings)
+        return "completed"
+
+
+def _fail(document: Document, reason: str) -> None:
+    document.status, document.error_message = "failed", reason
+    document.processed_at = now()
+    db.session.commit()
+    log.info("document %s failed: %s", document.id, reason)
+
+
+def answer_message(message_id: str) -> str:
+    """Answer a customer's WhatsApp/email message with the AI, then queue the reply's delivery."""
+    with app_context():
+        message = db.session.get(Message, message_id)
+        if message is None or message.role != "customer":
+            return "gone"
+        try:
+            reply = conversations.answer_message(message)
+        except Exception:
+            db.session.rollback()
+            if _final_attempt():
+                message = db.session.get(Message, message_id)
+                message.delivery_status, message.delivery_error = "failed", "The AI could not answer (provider error)."
+                db.session.commit()
+            raise
+        db.session.commit()
+        if reply is None:
+            return "not answered (handed off to a human)"
+        if reply.delivery_status == "queued":
+            enqueue_delivery(reply.id)
+        return "answered"
+
+
+def deliver_message(message_id: str) -> str:
+    """Send an assistant or staff reply through its conversation's channel."""
+    from app.channels import PermanentDeliveryError, deliver
+
+    with app_context():
+        message = db.session.get(Message, message_id)
+        if message is None:
+            return "gone"
+        if message.delivery_status in ("sent", "delivered", "skipped"):
+            return message.delivery_status  # never send twice
+        message.attempts += 1
+        try:
+            deliver(message)
+        except PermanentDeliveryError as err:
+            db.session.rollback()
+            message = db.session.get(Message, message_id)
+            message.delivery_status, message.delivery_error = "failed", str(err)
+            db.session.commit()
+            return "failed"
+        except Exception as err:
+            db.session.rollback()
+            message = db.session.get(Message, message_id)
+            message.delivery_error = f"Temporary failure: {type(err).__name__}"
+            if _final_attempt():
+                message.delivery_status = "failed"
+            db.session.commit()
+            raise
+        message.delivery_status, message.delivery_error = "sent", None
+        db.session.commit()
+        return "sent"

@@ -55,9 +55,12 @@ def stream_message(company: Company, text: str, session_id: Optional[str],
 
     def events() -> Iterator[str]:
         yield sse("start", start)
+        # The body streams after the view returned, possibly in a new session: re-read by id.
+        message_now = db.session.get(Message, start["message_id"])
+        conversation_now = db.session.get(Conversation, start["conversation_id"])
         reply = None
         try:
-            for kind, value in conversations.stream_answer_message(message):
+            for kind, value in conversations.stream_answer_message(message_now):
                 if kind == "delta":
                     yield sse("delta", {"text": value})
                 else:
@@ -67,7 +70,7 @@ def stream_message(company: Company, text: str, session_id: Optional[str],
             db.session.rollback()
             yield sse("error", {"code": "assistant_unavailable", "message": UNAVAILABLE})
             return
-        yield sse("done", reply_payload(conversation, reply))
+        yield sse("done", reply_payload(conversation_now, reply))
 
     return events()
 

@@ -36,12 +36,20 @@ def get_or_create_conversation(company: Company, channel: str, customer_id: str,
                                thread_key: str = None, subject: str = None) -> Conversation:
     conversation = find_conversation(company, channel, customer_id)
     if conversation is None:
-        conversation = Conversation(company_id=company.id, channel=channel, customer_id=customer_id,
-                                    customer_name=customer_name, external_thread_key=thread_key, subject=subject)
-        db.session.add(conversation)
-        db.session.flush()
+        conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
+                                          thread_key=thread_key, subject=subject)
     elif customer_name and not conversation.customer_name:
         conversation.customer_name = customer_name
+    return conversation
+
+
+def start_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
+                       thread_key: str = None, subject: str = None) -> Conversation:
+    """A new conversation even if the customer has others (email: one conversation per thread)."""
+    conversation = Conversation(company_id=company.id, channel=channel, customer_id=customer_id,
+                                customer_name=customer_name, external_thread_key=thread_key, subject=subject)
+    db.session.add(conversation)
+    db.session.flush()
     return conversation
 
 

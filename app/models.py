@@ -180,6 +180,9 @@ class Message(db.Model):
     delivery_status: Mapped[Optional[str]] = mapped_column(String(16))  # received|queued|sent|failed|skipped
     delivery_error: Mapped[Optional[str]] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Channel details a reply needs (email: sender, RFC Message-ID, References, Subject; WhatsApp: media,
+    # ids of the parts already sent). Never credentials.
+    channel_meta: Mapped[Optional[dict]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -3,10 +3,12 @@ page at /api/docs/swagger/ (also /api/docs/redoc/)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 from flask import jsonify
 from spectree import Response, SecurityScheme, SpecTree
+from spectree.models import SecuritySchemeData
 
 from . import bp
 from .schemas import ErrorBody
@@ -31,7 +33,7 @@ spec = SpecTree(
     title="Support Agent API",
     version="1.0.0",
     description="Upload knowledge, chat, and read conversations. Authenticate with `Authorization: Bearer <API key>`.",
-    security_schemes=[SecurityScheme(name="bearerAuth", data={"type": "http", "scheme": "bearer"})],
+    security_schemes=[SecurityScheme(name="bearerAuth", data=SecuritySchemeData(type="http", scheme="bearer"))],
     security={"bearerAuth": []},
     before=_error_format,
     validation_error_status=422,
@@ -46,6 +48,29 @@ def responses(**codes) -> Response:
     return Response(**{**ERRORS, **codes})
 
 
+def _with_non_json_bodies(document: dict) -> dict:
+    """Describe what spectree cannot infer: the multipart upload and the event stream."""
+    document = copy.deepcopy(document)
+    paths = document["paths"]
+    upload = paths["/api/knowledge/documents/upload/"]["post"]
+    upload["requestBody"]["content"]["multipart/form-data"] = {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}, "title": {"type": "string", "maxLength": 255}},
+    }}
+    stream = paths["/api/chat/message/stream/"]["post"]
+    chat = paths["/api/chat/message/"]["post"]
+    stream["requestBody"] = copy.deepcopy(chat["requestBody"])
+    stream["responses"] = {k: v for k, v in chat["responses"].items() if k != "200"}
+    stream["responses"]["200"] = {
+        "description": "Server-sent events: `start` {conversation_id, session_id, message_id}, `delta` {text}…, "
+                       "then `done` {reply_id, response, sources, answered, handed_off} or `error` {code, message}.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    stream["tags"] = chat.get("tags", [])
+    paths.pop("/api/openapi.json", None)
+    return document
+
+
 @bp.get("/openapi.json")
 def openapi_json():
-    return jsonify(spec.spec)
+    return jsonify(_with_non_json_bodies(spec.spec))

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 HISTORY_MESSAGES = 12
 
 
+def clean_text(text: str) -> str:
+    """What PostgreSQL can store: no NUL characters, no lone surrogates."""
+    return (text or "").replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
+
+
 def find_conversation(company: Company, channel: str, customer_id: str) -> Optional[Conversation]:
     return db.session.scalars(
         select(Conversation)
@@ -34,6 +39,7 @@ def find_conversation(company: Company, channel: str, customer_id: str) -> Optio
 
 def get_or_create_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
                                thread_key: str = None, subject: str = None) -> Conversation:
+    customer_id, customer_name = clean_text(customer_id), clean_text(customer_name) or None
     conversation = find_conversation(company, channel, customer_id)
     if conversation is None:
         conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
@@ -62,7 +68,7 @@ def record_customer_message(conversation: Conversation, content: str, *,
         if existing is not None:
             return existing, False
     message = Message(conversation_id=conversation.id, company_id=conversation.company_id,
-                      channel=conversation.channel, role="customer", content=content,
+                      channel=conversation.channel, role="customer", content=clean_text(content),
                       channel_message_id=channel_message_id, delivery_status="received")
     try:
         with db.session.begin_nested():  # a concurrent redelivery may win the unique key
@@ -145,7 +151,7 @@ def stream_answer_message(message: Message) -> Iterator[tuple[str, object]]:
 
 def add_staff_message(conversation: Conversation, content: str) -> Message:
     message = Message(conversation_id=conversation.id, company_id=conversation.company_id,
-                      channel=conversation.channel, role="staff", content=content,
+                      channel=conversation.channel, role="staff", content=clean_text(content),
                       delivery_status="sent" if conversation.channel == "web" else "queued")
     db.session.add(message)
     conversation.last_message_at = now()

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 DOCUMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
+def clean_query(text: str) -> str:
+    """PostgreSQL text cannot hold NUL characters or lone surrogates: drop them from questions."""
+    return text.replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
+
+
 class KnowledgeBase:
     """Per-tenant knowledge bases in one shared PostgreSQL + pgvector store.
 
@@ -154,12 +159,13 @@ class KnowledgeBase:
         )
 
     def retrieve(self, tenant_id: str, query: str, top_k: Optional[int] = None, mode: str = "hybrid") -> List[Hit]:
-        return self.retriever(tenant_id, top_k=top_k, mode=mode).search(query).hits
+        return self.retriever(tenant_id, top_k=top_k, mode=mode).search(clean_query(query)).hits
 
     # ------------------------------------------------------------------ answering
     def _prepare(self, tenant_id: str, question: str, history) -> tuple:
         validate_tenant(tenant_id)
-        if not question or not question.strip():
+        question = clean_query(question or "")
+        if not question.strip():
             raise RagEngineError("The question is empty.")
         turns = normalize_history(history)
         if turns and self.synthesizer is not None:

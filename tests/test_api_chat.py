@@ -113,7 +113,7 @@ def test_handed_off_conversation_is_not_answered_by_the_ai(app, client, acme):
 
 
 def test_invalid_bodies_are_422_never_500(client, acme):
-    for body in [{}, {"message": ""}, {"message": "x" * 4001}, {"message": 5}, {"message": "hi", "session_id": "../x"},
+    for body in [{}, {"message": ""}, {"message": "  \x00 "}, {"message": "x" * 4001}, {"message": 5}, {"message": "hi", "session_id": "../x"},
                  {"message": "hi", "extra": 1}, [], "text"]:
         response = client.post("/api/chat/message/", json=body, headers=acme)
         assert response.status_code == 422, body

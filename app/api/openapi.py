@@ -39,6 +39,7 @@ spec = SpecTree(
     validation_error_status=422,
     validation_error_model=ErrorBody,
     annotations=False,
+    mode="strict",  # only the routes decorated with spec.validate (the API), not the staff pages
 )
 
 ERRORS = {"HTTP_401": ErrorBody, "HTTP_422": ErrorBody, "HTTP_429": ErrorBody}
@@ -57,17 +58,22 @@ def _with_non_json_bodies(document: dict) -> dict:
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary"}, "title": {"type": "string", "maxLength": 255}},
     }}
-    stream = paths["/api/chat/message/stream/"]["post"]
     chat = paths["/api/chat/message/"]["post"]
+    stream = paths.setdefault("/api/chat/message/stream/", {}).setdefault("post", {})
+    stream["summary"] = "Same as /api/chat/message/, as server-sent events."
+    stream["operationId"] = "post__api_chat_message_stream_"
     stream["requestBody"] = copy.deepcopy(chat["requestBody"])
     stream["responses"] = {k: v for k, v in chat["responses"].items() if k != "200"}
     stream["responses"]["200"] = {
         "description": "Server-sent events: `start` {conversation_id, session_id, message_id}, `delta` {text}…, "
                        "then `done` {reply_id, response, sources, answered, handed_off} or `error` {code, message}.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": {
+            "type": "object", "required": ["event", "data"],
+            "properties": {"event": {"type": "string", "enum": ["start", "delta", "done", "error"]},
+                           "data": {"type": "string", "description": "a JSON object"}},
+        }}},
     }
     stream["tags"] = chat.get("tags", [])
-    paths.pop("/api/openapi.json", None)
     return document
 
 

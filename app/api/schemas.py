@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ErrorDetail(BaseModel):
@@ -60,6 +60,13 @@ class ChatIn(BaseModel):
     message: str = Field(min_length=1, max_length=4000)
     session_id: Optional[str] = Field(default=None, pattern=SESSION_ID)
     customer_name: Optional[str] = Field(default=None, max_length=200)
+
+    @field_validator("message")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        if not value.replace("\x00", "").strip():
+            raise ValueError("must contain text")
+        return value
 
 
 class ChatOut(BaseModel):

@@ -8,7 +8,16 @@ tenants, and commits each add on its own (no atomic replace). Every statement he
 tenant id as a bound parameter and filters on it.
 
 A registry table (``<table>_documents``) holds one row per document (tenant, title, content
-hash, chunk count); a meta table records the embedding model the store was built with.
+hash, chunk count, token count); a meta table records the embedding model the store was built with.
+
+Full-text search ranks by Okapi BM25, computed in SQL. PostgreSQL's ``ts_rank`` has no
+inverse document frequency and no length normalisation against the collection, so a postings
+table (``<table>_postings``: chunk, tenant, lexeme, term frequency, chunk length) is derived
+from the generated ``text_search_tsv`` column in the same transaction that writes the chunks.
+Document frequencies are counted per tenant from the postings at query time, and the tenant's
+chunk and token counts come from the registry, so one tenant's documents never change
+another's scores. Postings reference their chunk (``ON DELETE CASCADE``): deleting chunks,
+by any path, deletes their postings.
 """
 
 from __future__ import annotations
@@ -25,6 +34,12 @@ from .errors import DocumentNotFoundError, EmbeddingMismatchError, RagEngineErro
 from .tenants import validate_tenant
 
 log = logging.getLogger(__name__)
+
+# Okapi BM25 parameters (Lucene's defaults are k1=1.2, b=0.75); tuned with bench/beir.py on
+# SciFact's train split (see bench/README.md).
+BM25_K1 = 1.2
+BM25_B = 0.75
+TEXT_INDEX_VERSION = "bm25-postings-v1"
 
 HNSW = {"hnsw_m": 16, "hnsw_ef_construction": 64, "hnsw_ef_search": 40, "hnsw_dist_method": "vector_cosine_ops"}
 TEXT_SEARCH_CONFIG = "english"
@@ -50,6 +65,9 @@ class DocumentRecord:
     updated_at: Any = None
 
 
+DOCUMENT_COLUMNS = "document_id, tenant_id, title, source_type, content_hash, chunk_count, created_at, updated_at"
+
+
 class DocumentIdConflictError(RagEngineError):
     """A caller-chosen document id that another tenant already uses."""
 
@@ -66,6 +84,9 @@ class ChunkStore:
         self.chunks = f"data_{table_name}"
         self.documents = f"{table_name}_documents"
         self.meta = f"{table_name}_meta"
+        self.postings = f"{table_name}_postings"
+        self.bm25_k1 = BM25_K1
+        self.bm25_b = BM25_B
         self.embed_dim = embed_dim
         self.embed_model_id = embed_model_id
         self.exact_search_max_rows = exact_search_max_rows
@@ -129,6 +150,7 @@ class ChunkStore:
                     conn.execute(sa.text(
                         f"CREATE INDEX IF NOT EXISTS {self.chunks}_tenant_doc_idx "
                         f"ON {self.chunks} ((metadata_->>'tenant_id'), (metadata_->>'document_id'))"))
+                    self._setup_text_index(conn)
             finally:
                 lock_conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:key))"), {"key": f"rag_engine:{self.table_name}"})
                 lock_conn.commit()
@@ -137,6 +159,63 @@ class ChunkStore:
         major_minor = tuple(int(p) for p in version.split(".")[:2])
         self.iterative_scan = major_minor >= (0, 8)  # hnsw.iterative_scan arrived in pgvector 0.8.0
         log.info("chunk store %s ready (pgvector %s, iterative scans: %s)", self.chunks, version, self.iterative_scan)
+
+    def _setup_text_index(self, conn) -> None:
+        """The BM25 postings table; built from the existing chunks once (stores made before it)."""
+        conn.execute(sa.text(
+            f"ALTER TABLE {self.documents} ADD COLUMN IF NOT EXISTS token_count bigint NOT NULL DEFAULT 0"))
+        conn.execute(sa.text(
+            f"""CREATE TABLE IF NOT EXISTS {self.postings} (
+                chunk_id bigint NOT NULL REFERENCES {self.chunks} (id) ON DELETE CASCADE,
+                tenant_id varchar(64) NOT NULL,
+                lexeme text NOT NULL,
+                tf integer NOT NULL,
+                dl integer NOT NULL,
+                PRIMARY KEY (chunk_id, lexeme))"""))
+        conn.execute(sa.text(
+            f"CREATE INDEX IF NOT EXISTS {self.postings}_tenant_lexeme_idx "
+            f"ON {self.postings} (tenant_id, lexeme) INCLUDE (chunk_id, tf, dl)"))
+        version = conn.execute(sa.text(f"SELECT value FROM {self.meta} WHERE key = 'text_index'")).scalar()
+        if version == TEXT_INDEX_VERSION:
+            return
+        tenants = conn.execute(sa.text(f"SELECT DISTINCT tenant_id FROM {self.documents}")).scalars().all()
+        for tenant_id in tenants:
+            # Chunks of multi-part files written before _chunk_metadata carry "<id>:part<n>".
+            conn.execute(sa.text(
+                f"""UPDATE {self.chunks} c
+                    SET metadata_ = jsonb_set(c.metadata_, '{{document_id}}', to_jsonb(d.document_id::text))
+                    FROM {self.documents} d
+                    WHERE d.tenant_id = :t AND c.metadata_->>'tenant_id' = :t
+                      AND starts_with(c.metadata_->>'document_id', d.document_id || :part)
+                      AND NOT EXISTS (SELECT 1 FROM {self.documents} own WHERE own.tenant_id = :t
+                                      AND own.document_id = c.metadata_->>'document_id')"""),
+                {"t": tenant_id, "part": ":part"})
+            conn.execute(sa.text(f"DELETE FROM {self.postings} WHERE tenant_id = :t"), {"t": tenant_id})
+            documents = conn.execute(sa.text(
+                f"SELECT document_id FROM {self.documents} WHERE tenant_id = :t"), {"t": tenant_id}).scalars().all()
+            for document_id in documents:
+                self._index_document_text(conn, tenant_id, document_id)
+        conn.execute(sa.text(
+            f"INSERT INTO {self.meta} (key, value) VALUES ('text_index', :v) "
+            f"ON CONFLICT (key) DO UPDATE SET value = excluded.value"), {"v": TEXT_INDEX_VERSION})
+        log.info("built the BM25 postings of %d tenants in %s", len(tenants), self.postings)
+
+    def _index_document_text(self, conn, tenant_id: str, document_id: str) -> None:
+        """Postings of one document's chunks (from their tsvector) and its token count."""
+        conn.execute(sa.text(
+            f"""WITH written AS (
+                    INSERT INTO {self.postings} (chunk_id, tenant_id, lexeme, tf, dl)
+                    SELECT c.id, :t, u.lexeme, coalesce(array_length(u.positions, 1), 1), l.dl
+                    FROM {self.chunks} c
+                    CROSS JOIN LATERAL (
+                        SELECT coalesce(sum(coalesce(array_length(v.positions, 1), 1)), 0)::integer AS dl
+                        FROM unnest(c.text_search_tsv) v) l
+                    CROSS JOIN LATERAL unnest(c.text_search_tsv) u
+                    WHERE c.metadata_->>'tenant_id' = :t AND c.metadata_->>'document_id' = :d
+                    RETURNING tf)
+                UPDATE {self.documents} SET token_count = (SELECT coalesce(sum(tf), 0) FROM written)
+                WHERE tenant_id = :t AND document_id = :d"""),
+            {"t": tenant_id, "d": document_id})
 
     def _check_embedding_model(self, conn) -> None:
         rows = dict(conn.execute(sa.text(f"SELECT key, value FROM {self.meta}")).all())
@@ -158,7 +237,7 @@ class ChunkStore:
         validate_tenant(tenant_id)
         with self.engine.connect() as conn:
             row = conn.execute(sa.text(
-                f"SELECT * FROM {self.documents} WHERE tenant_id = :t AND document_id = :d"),
+                f"SELECT {DOCUMENT_COLUMNS} FROM {self.documents} WHERE tenant_id = :t AND document_id = :d"),
                 {"t": tenant_id, "d": document_id}).mappings().first()
         return DocumentRecord(**row) if row else None
 
@@ -176,7 +255,8 @@ class ChunkStore:
             {
                 "node_id": node.node_id,
                 "text": node.get_content(metadata_mode=MetadataMode.NONE),
-                "metadata_": node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
+                "metadata_": self._chunk_metadata(node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
+                                                  record),
                 "embedding": node.get_embedding(),
             }
             for node in nodes
@@ -201,7 +281,16 @@ class ChunkStore:
                 {"t": record.tenant_id, "d": record.document_id})
             for start in range(0, len(rows), 500):
                 conn.execute(sa.insert(self._chunk_table), rows[start:start + 500])
+            self._index_document_text(conn, record.tenant_id, record.document_id)
         return "created" if claimed.inserted else "replaced"
+
+    @staticmethod
+    def _chunk_metadata(metadata: dict, record: DocumentRecord) -> dict:
+        # node_to_metadata_dict overwrites "document_id" with the node's ref_doc_id, which is
+        # "<id>:part<n>" for the pages of multi-part files: put ours back (deletes match on it).
+        metadata["document_id"] = record.document_id
+        metadata["tenant_id"] = record.tenant_id
+        return metadata
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         validate_tenant(tenant_id)
@@ -219,6 +308,8 @@ class ChunkStore:
         validate_tenant(tenant_id)
         with self.engine.begin() as conn:
             count = conn.execute(sa.text(f"DELETE FROM {self.documents} WHERE tenant_id = :t"), {"t": tenant_id}).rowcount
+            # In bulk first (the cascade from the chunks would delete them one chunk at a time).
+            conn.execute(sa.text(f"DELETE FROM {self.postings} WHERE tenant_id = :t"), {"t": tenant_id})
             conn.execute(sa.text(f"DELETE FROM {self.chunks} WHERE metadata_->>'tenant_id' = :t"), {"t": tenant_id})
         return count
 
@@ -226,7 +317,7 @@ class ChunkStore:
         validate_tenant(tenant_id)
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(
-                f"SELECT * FROM {self.documents} WHERE tenant_id = :t ORDER BY created_at, document_id"),
+                f"SELECT {DOCUMENT_COLUMNS} FROM {self.documents} WHERE tenant_id = :t ORDER BY created_at, document_id"),
                 {"t": tenant_id}).mappings().all()
         return [DocumentRecord(**row) for row in rows]
 
@@ -271,17 +362,38 @@ class ChunkStore:
         return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
 
     def text_search(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
-        """The tenant's ``k`` best chunks by full-text rank; any query word may match."""
+        """The tenant's ``k`` best chunks by Okapi BM25 over the query's lexemes (any may match).
+
+        Lexemes come from the same ``english`` text search configuration as the chunks'
+        tsvector (stemmed, stop words dropped). idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with
+        N and df counted in this tenant's chunks only.
+        """
         validate_tenant(tenant_id)
         sql = f"""
-            WITH q AS (SELECT to_tsquery('{TEXT_SEARCH_CONFIG}',
-                         replace(plainto_tsquery('{TEXT_SEARCH_CONFIG}', :query)::text, ' & ', ' | ')) AS query)
-            SELECT node_id, text, metadata_, ts_rank_cd(text_search_tsv, q.query, 1) AS score
-            FROM {self.chunks}, q
-            WHERE metadata_->>'tenant_id' = :t AND text_search_tsv @@ q.query
-            ORDER BY score DESC, node_id LIMIT :k"""
+            WITH stats AS (
+                SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS n,
+                       greatest(coalesce(sum(token_count), 0)::float8 / greatest(coalesce(sum(chunk_count), 0), 1), 1)
+                         AS avgdl
+                FROM {self.documents} WHERE tenant_id = :t),
+            terms AS (
+                SELECT unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme),
+            matched AS MATERIALIZED (
+                SELECT p.lexeme, p.chunk_id, p.tf, p.dl FROM {self.postings} p
+                WHERE p.tenant_id = :t AND p.lexeme IN (SELECT lexeme FROM terms)),
+            df AS (SELECT lexeme, count(*)::float8 AS df FROM matched GROUP BY lexeme),
+            scored AS (
+                SELECT m.chunk_id,
+                       sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) * m.tf * (:k1 + 1)
+                           / (m.tf + :k1 * (1 - :b + :b * m.dl / s.avgdl))) AS score
+                FROM matched m JOIN df USING (lexeme) CROSS JOIN stats s
+                GROUP BY m.chunk_id ORDER BY score DESC, m.chunk_id LIMIT :k)
+            SELECT c.node_id, c.text, c.metadata_, sc.score
+            FROM scored sc JOIN {self.chunks} c ON c.id = sc.chunk_id
+            WHERE c.metadata_->>'tenant_id' = :t
+            ORDER BY sc.score DESC, c.node_id"""
+        params = {"t": tenant_id, "query": query, "k": int(k), "k1": float(self.bm25_k1), "b": float(self.bm25_b)}
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(sql), {"t": tenant_id, "query": query, "k": int(k)}).all()
+            rows = conn.execute(sa.text(sql), params).all()
         return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
 
     def bulk_insert_vectors(self, tenant_id: str, document_id: str, title: str,

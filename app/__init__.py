@@ -85,6 +85,6 @@ def _register_optional(app: Flask, name: str, csrf) -> None:
 
 def _limiter_storage(redis_url: Optional[str], redis_conn) -> str:
     if redis_url:
-        return redis_url
+        return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
     socket = redis_conn.connection_pool.connection_kwargs.get("path")
     return f"redis+unix://{socket}" if socket else "memory://"

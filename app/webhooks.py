@@ -1,0 +1,107 @@
+"""Provider webhooks: WhatsApp (Twilio) and email (Postmark).
+
+Thin views: authenticate the provider → parse → route to a company → store and queue → answer the
+provider at once. Channel logic lives in app/channels/whatsapp.py and app/channels/email.py; the
+answer is produced by a worker (workers/jobs.py), never during the request.
+
+What the providers are told:
+* Twilio: empty TwiML (200) for everything accepted, redeliveries and unknown numbers included (so
+  it doesn't retry); 403 for a missing or wrong X-Twilio-Signature (nothing is stored).
+* Postmark: 200 for everything accepted, redeliveries, unknown addresses and mail we ignore; 401
+  for missing or wrong basic-auth credentials (nothing is stored; Postmark retries, so fixing the
+  credentials within its retry window loses nothing).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .channels import email, whatsapp
+from .channels.common import InvalidPayload
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
+CSRF_EXEMPT = True  # providers authenticate with a signature (Twilio) or basic auth (Postmark)
+
+UNVERIFIED_WARNING = ("TWILIO_VALIDATE_SIGNATURES=false: WhatsApp webhook signatures are NOT verified, anyone "
+                      "can post fake messages. Use this for local development only.")
+
+
+@bp.record_once
+def _warn_when_signatures_are_off(state) -> None:
+    if not state.app.config.get("TWILIO_VALIDATE_SIGNATURES", True):
+        log.warning(UNVERIFIED_WARNING)
+
+
+def public_url() -> str:
+    """The URL the provider posted to: PUBLIC_BASE_URL (when behind a proxy) plus this path and query."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def twiml() -> Response:
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    return Response(str(MessagingResponse()), status=200, mimetype="text/xml")
+
+
+@bp.post("/whatsapp/")
+def whatsapp_inbound():
+    company = whatsapp.company_for_number(request.form.get("To"))
+    if company is None:
+        log.warning("WhatsApp message to %s, a number no company owns: not answered", request.form.get("To"))
+        return twiml()
+    if not current_app.config.get("TWILIO_VALIDATE_SIGNATURES", True):
+        log.warning(UNVERIFIED_WARNING)
+    elif not whatsapp.signature_valid(company, public_url(), request.form, request.headers.get("X-Twilio-Signature"),
+                                      request.headers.get("X-Twilio-Webhooks-Signature-Settings")):
+        log.warning("WhatsApp webhook with a missing or invalid signature for %s (checked against %s): refused",
+                    company.slug, public_url())
+        raise ApiError(403, "Invalid or missing Twilio signature.", "invalid_signature")
+    try:
+        whatsapp.receive(company, request.form)
+    except InvalidPayload as err:
+        raise ApiError(400, str(err))
+    return twiml()
+
+
+def _postmark_credentials_ok() -> bool:
+    expected_user = current_app.config.get("POSTMARK_WEBHOOK_USER")
+    expected_password = current_app.config.get("POSTMARK_WEBHOOK_PASSWORD")
+    if not expected_user or not expected_password:
+        log.error("POSTMARK_WEBHOOK_USER/POSTMARK_WEBHOOK_PASSWORD are not set: refusing inbound email webhooks")
+        return False
+    auth = request.authorization
+    if auth is None or auth.type != "basic":
+        return False
+    user_ok = hmac.compare_digest((auth.username or "").encode(), expected_user.encode())
+    password_ok = hmac.compare_digest((auth.password or "").encode(), expected_password.encode())
+    return user_ok & password_ok  # both compared, always
+
+
+@bp.post("/email/")
+def email_inbound():
+    if not _postmark_credentials_ok():
+        raise ApiError(401, "Missing or invalid webhook credentials.",
+                       headers={"WWW-Authenticate": 'Basic realm="inbound email"'})
+    try:
+        inbound = email.parse(request.get_json(silent=True))
+    except InvalidPayload as err:
+        raise ApiError(400, str(err))
+    company, address = email.company_for(inbound)
+    if company is None:
+        log.warning("email %s to %s, an address no company owns: not answered", inbound.provider_id,
+                    ", ".join(inbound.recipients) or "no recipient")
+        return jsonify({"status": "unrouted"})
+    reason = email.skip_reason(inbound)
+    if reason:
+        log.info("email %s for %s not answered: %s", inbound.provider_id, company.slug, reason)
+        return jsonify({"status": "ignored", "reason": reason})
+    return jsonify({"status": email.receive(company, inbound, address)})

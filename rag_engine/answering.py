@@ -105,12 +105,27 @@ def split_sentences(text: str) -> List[str]:
         _sentence_splitter = split_by_sentence_tokenizer()  # NLTK punkt, shipped with llama-index
     sentences = []
     for paragraph in re.split(r"\n\s*\n", text):
-        lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
-        if not lines:
-            continue
-        joined = " ".join(lines)
-        sentences.extend(s.strip() for s in _sentence_splitter(joined) if s.strip())
+        block: List[str] = []
+        for line in (line.strip() for line in paragraph.splitlines()):
+            if not line:
+                continue
+            if _is_heading(line):  # a heading is not the start of the next sentence
+                sentences.extend(_split_block(block))
+                block = []
+                continue
+            block.append(line)
+        sentences.extend(_split_block(block))
     return sentences
+
+
+def _is_heading(line: str) -> bool:
+    return len(line.split()) <= 6 and not re.search(r"[.!?:;,]$", line) and line[:1].isupper()
+
+
+def _split_block(lines: List[str]) -> List[str]:
+    if not lines:
+        return []
+    return [s.strip() for s in _sentence_splitter(" ".join(lines)) if s.strip()]
 
 
 @dataclass

@@ -6,7 +6,8 @@ answer is produced by a worker (workers/jobs.py), never during the request.
 
 What the providers are told:
 * Twilio: empty TwiML (200) for everything accepted, redeliveries and unknown numbers included (so
-  it doesn't retry); 403 for a missing or wrong X-Twilio-Signature (nothing is stored).
+  it doesn't retry); 403 for a missing or wrong X-Twilio-Signature (nothing is stored). Delivery
+  reports (the status webhook): 204.
 * Postmark: 200 for everything accepted, redeliveries, unknown addresses and mail we ignore; 401
   for missing or wrong basic-auth credentials (nothing is stored; Postmark retries, so fixing the
   credentials within its retry window loses nothing).
@@ -52,12 +53,13 @@ def twiml() -> Response:
     return Response(str(MessagingResponse()), status=200, mimetype="text/xml")
 
 
-@bp.post("/whatsapp/")
-def whatsapp_inbound():
-    company = whatsapp.company_for_number(request.form.get("To"))
+def _twilio_company(number_field: str):
+    """The company owning the request's ``number_field`` number, after checking Twilio's signature.
+    None: no company owns the number. Raises 403 when the signature is missing or wrong."""
+    company = whatsapp.company_for_number(request.form.get(number_field))
     if company is None:
-        log.warning("WhatsApp message to %s, a number no company owns: not answered", request.form.get("To"))
-        return twiml()
+        log.warning("WhatsApp webhook for %s, a number no company owns: ignored", request.form.get(number_field))
+        return None
     if not current_app.config.get("TWILIO_VALIDATE_SIGNATURES", True):
         log.warning(UNVERIFIED_WARNING)
     elif not whatsapp.signature_valid(company, public_url(), request.form, request.headers.get("X-Twilio-Signature"),
@@ -65,11 +67,30 @@ def whatsapp_inbound():
         log.warning("WhatsApp webhook with a missing or invalid signature for %s (checked against %s): refused",
                     company.slug, public_url())
         raise ApiError(403, "Invalid or missing Twilio signature.", "invalid_signature")
-    try:
-        whatsapp.receive(company, request.form)
-    except InvalidPayload as err:
-        raise ApiError(400, str(err))
+    return company
+
+
+@bp.post("/whatsapp/")
+def whatsapp_inbound():
+    company = _twilio_company("To")  # our number is the recipient
+    if company is not None:
+        try:
+            whatsapp.receive(company, request.form)
+        except InvalidPayload as err:
+            raise ApiError(400, str(err))
     return twiml()
+
+
+@bp.post("/whatsapp/status/")
+def whatsapp_status():
+    """Twilio's delivery reports for the messages we sent (asked for when PUBLIC_BASE_URL is set)."""
+    company = _twilio_company("From")  # our number is the sender
+    if company is not None:
+        try:
+            whatsapp.record_status(company, request.form)
+        except InvalidPayload as err:
+            raise ApiError(400, str(err))
+    return Response(status=204)
 
 
 def _postmark_credentials_ok() -> bool:

@@ -59,11 +59,11 @@ def inbound(body="How long does shipping to Europe take?", to=ACME_NUMBER, sende
     return params
 
 
-def post(client, params, token=ACME_TOKEN, url=PUBLIC_URL, signature=None):
+def post(client, params, token=ACME_TOKEN, url=PUBLIC_URL, signature=None, path=PATH):
     headers = {}
     if token is not None:
         headers["X-Twilio-Signature"] = signature or RequestValidator(token).compute_signature(url, params)
-    return client.post(PATH, data=params, headers=headers)
+    return client.post(path, data=params, headers=headers)
 
 
 def fetch(app, model, **filters):
@@ -369,6 +369,30 @@ def test_missing_twilio_settings_fail_the_delivery_permanently(app, client, make
     reply = messages(app, role="assistant")[0]
     assert reply.delivery_status == "failed" and "not configured" in reply.delivery_error
     assert twilio.attempts == []
+
+
+def test_a_failure_twilio_reports_later_is_recorded_on_the_message(app, client, acme, twilio, run_jobs):
+    post(client, inbound())
+    run_jobs()
+    sent = twilio.sent[0]
+    status_path = "/api/webhooks/whatsapp/status/"
+    assert sent["StatusCallback"] == "https://support.example.com" + status_path
+    reply = fetch(app, Message, role="assistant")[0]
+    assert reply.delivery_status == "sent"
+
+    def report(status, **extra):
+        return dict({"SmsSid": sent["sid"], "SmsStatus": status, "MessageStatus": status, "MessageSid": sent["sid"],
+                     "AccountSid": ACME_SID, "From": ACME_NUMBER, "To": CUSTOMER, "ApiVersion": "2010-04-01",
+                     "ChannelPrefix": "whatsapp", "ChannelToAddress": CUSTOMER.split(":")[1]}, **extra)
+
+    delivered = report("delivered")
+    assert post(client, delivered, path=status_path).status_code == 403  # signed for another URL
+    assert post(client, delivered, path=status_path, url=sent["StatusCallback"]).status_code == 204
+    assert fetch(app, Message, id=reply.id)[0].delivery_status == "sent"
+    failed = report("undelivered", ErrorCode="63016", ErrorMessage="Outside the allowed window")
+    assert post(client, failed, path=status_path, url=sent["StatusCallback"]).status_code == 204
+    reply = fetch(app, Message, id=reply.id)[0]
+    assert reply.delivery_status == "failed" and "24 hours" in reply.delivery_error
 
 
 # ----------------------------------------------------------------------------- humans

@@ -279,6 +279,9 @@ def find_thread(company: Company, email: InboundEmail) -> Optional[Conversation]
 def receive(company: Company, email: InboundEmail, receiving_address: str) -> str:
     """Store the email in its conversation and queue the answer. Returns what happened."""
     existing = already_received(CHANNEL, email.provider_id)
+    if existing is not None and existing.company_id != company.id:
+        log.warning("email %s is already stored for another company: ignored", email.provider_id)
+        return "duplicate"
     if existing is None:
         conversation = find_thread(company, email) or conversations.start_conversation(
             company, CHANNEL, email.sender, customer_name=email.sender_name, thread_key=email.thread_root,

@@ -24,7 +24,9 @@ split into parts of at most 1,600 characters on sentence boundaries and sent wit
 client (TWILIO_API_BASE_URL points it elsewhere, e.g. a local stand-in). The sids of parts already
 sent are kept in ``Message.channel_meta`` so a retry after a failure half-way sends only the rest.
 Twilio 4xx errors (e.g. 63016: outside WhatsApp's 24-hour window) are permanent; 429, 5xx and
-network errors are raised and retried by RQ with backoff.
+network errors are raised and retried by RQ with backoff. When PUBLIC_BASE_URL is set, Twilio is
+asked to report each message's fate to the status webhook: a message Twilio accepted but could not
+deliver later ("failed"/"undelivered", e.g. 63016 reported asynchronously) is recorded as failed.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import re
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import Text, cast, or_, select
 
 from .. import conversations
 from ..extensions import db
@@ -57,6 +59,7 @@ PERMANENT_CODES = {
     63003: "The customer's number is not on WhatsApp (Twilio error 63003).",
 }
 TRANSIENT_STATUSES = {408, 409, 429}
+STATUS_CALLBACK_PATH = "/api/webhooks/whatsapp/status/"  # the route in app/webhooks.py
 
 _twilio_http_log = logging.getLogger(__name__ + ".http")
 _twilio_http_log.setLevel(logging.WARNING)  # the Twilio client logs every request at INFO
@@ -154,6 +157,29 @@ def _describe_without_text(form, media_types: list[str]) -> str:
     return "[message without text]"
 
 
+def record_status(company: Company, form) -> str:
+    """Twilio's delivery report for a message we sent: a failure is recorded on the message."""
+    sid = (form.get("MessageSid") or "").strip()
+    status = (form.get("MessageStatus") or "").strip().lower()
+    if not sid or not status:
+        raise InvalidPayload("MessageSid and MessageStatus are required.")
+    message = db.session.scalars(select(Message).where(
+        Message.company_id == company.id, Message.channel == CHANNEL, Message.role.in_(("assistant", "staff")),
+        or_(Message.channel_message_id == sid, cast(Message.channel_meta, Text).contains(sid)))).first()
+    if message is None:
+        return "unknown"
+    if status in ("failed", "undelivered"):
+        try:
+            code = int(form.get("ErrorCode") or 0) or None
+        except ValueError:
+            code = None
+        message.delivery_status = "failed"
+        message.delivery_error = PERMANENT_CODES.get(code) or f"Twilio reported the message {status} (error {code})."
+        db.session.commit()
+        log.info("WhatsApp message %s was %s (Twilio error %s)", message.id, status, code)
+    return status
+
+
 # ----------------------------------------------------------------------------- outbound
 _BOUNDARY = re.compile(r"((?<=[.!?\u2026])[\"'\u201d)\]]*\s+|\n\s*\n)")
 
@@ -240,11 +266,14 @@ def deliver(message: Message) -> None:
     meta = dict(message.channel_meta or {})
     sent = list(meta.get("sent_parts") or [])
     client = twilio_client(account_sid, auth_token)
+    base_url = current_app.config.get("PUBLIC_BASE_URL")
+    report_to = {"status_callback": base_url.rstrip("/") + STATUS_CALLBACK_PATH} if base_url else {}
     for index, part in enumerate(parts):
         if index < len(sent):
             continue  # sent before a failure on a later part; don't send it twice
         try:
-            result = client.messages.create(from_=from_number, to=message.conversation.customer_id, body=part)
+            result = client.messages.create(from_=from_number, to=message.conversation.customer_id, body=part,
+                                            **report_to)
         except (TwilioRestException, TwilioServiceException) as err:
             if _permanent(err):
                 raise PermanentDeliveryError(_describe(err, index, len(parts))) from None

@@ -56,7 +56,7 @@ class TwilioAPI:
             else ("", "", "")
         form = request.form()
         attempt = {"account": match["sid"], "auth": (user, password), "From": form.get("From"),
-                   "To": form.get("To"), "Body": form.get("Body")}
+                   "To": form.get("To"), "Body": form.get("Body"), "StatusCallback": form.get("StatusCallback")}
         with self._lock:
             self.attempts.append(attempt)
             failure = self._fail_at.pop(len(self.attempts), None) or (self._failures.pop(0) if self._failures

@@ -73,9 +73,8 @@ def upload():
             results.append(_accept(company, content.encode("utf-8"), filename, text_title))
     if not results:
         results.append({"filename": "", "ok": False, "error": "Choose one or more files, or paste some text."})
-    if wants_json():
-        status = 200 if any(r["ok"] for r in results) else 422
-        return jsonify({"results": results}), status
+    if wants_json():  # one result per file, each with "ok" and the document or the error in words
+        return jsonify({"results": results})
     for result in results:
         if result["ok"]:
             verb = "Uploaded" if result["created"] else "Already in your knowledge base:"

@@ -178,6 +178,7 @@
     ".human { border: 0; background: transparent; color: #4b5563; cursor: pointer; display: inline-flex; align-items: center; gap: 5px; padding: 4px 6px; border-radius: 8px; font-size: 12.5px; font-weight: 600; }",
     ".human:hover { background: #f3f4f6; color: #111827; }",
     ".human[hidden] { display: none; }",
+    "@media (prefers-reduced-motion: reduce) { .panel, .typing span { animation: none; } .launcher, .messages { transition: none; scroll-behavior: auto; } }",
     "@media (max-width: 480px) {",
     "  .panel { right: 0; bottom: 0; left: 0; top: 0; width: 100%; height: 100%; max-height: none; border-radius: 0; }",
     "  .launcher.open { display: none; }",

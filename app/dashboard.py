@@ -6,6 +6,7 @@ another company's ids look exactly like missing ones (404). Routes live in dashb
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from datetime import datetime, timezone
 from functools import wraps
@@ -161,8 +162,11 @@ def filesize(n: Optional[int]) -> str:
 
 
 def display_name(conversation: Conversation) -> str:
-    return conversation.customer_name or (f"Visitor {conversation.customer_id[:6]}" if conversation.channel == "web"
-                                          else conversation.customer_id.removeprefix("whatsapp:"))
+    if conversation.customer_name:
+        return conversation.customer_name
+    if conversation.channel == "web":
+        return "Visitor #" + (re.sub(r"[^A-Za-z0-9]", "", conversation.customer_id)[:5].upper() or "?")
+    return conversation.customer_id.removeprefix("whatsapp:")
 
 
 def waiting_count() -> int:

@@ -71,6 +71,7 @@
     var input = $("#file-input");
     var uploadUrl = $("#upload-form").getAttribute("action");
     var pollTimer = null;
+    var watching = {};  // document id -> its line in the upload list, updated when processing ends
 
     $all(".tabs button").forEach(function (tab) {
       tab.addEventListener("click", function () {
@@ -106,6 +107,7 @@
           var target = i === 0 ? item : note(result.filename, "");
           if (result.ok) {
             target.set(result.created ? "Uploaded — processing…" : "Already in your knowledge base.", "ok");
+            if (result.created) watching[result.document.id] = target;
             upsertRow(result.document);
           } else {
             target.set(result.error, "error");
@@ -170,7 +172,8 @@
         $(".js-created", tr).textContent = "just now";
         table.hidden = false;
         $("#documents-empty").hidden = true;
-        $("#doc-count").textContent = String($all("tr[data-id]", tbody).length);
+        var n = $all("tr[data-id]", tbody).length;
+        $("#doc-count").textContent = n + (n === 1 ? " document" : " documents");
       }
       $(".js-title", tr).textContent = doc.title;
       $(".js-title", tr).title = doc.title;
@@ -183,6 +186,14 @@
       $(".js-progress", tr).style.width = doc.progress + "%";
       $(".js-progress-text", tr).textContent = doc.progress + "%";
       $(".js-chunks", tr).textContent = String(doc.chunk_count);
+      var item = watching[doc.id];
+      if (item && doc.status === "completed") {
+        item.set("Ready — the assistant can answer from it now.", "ok");
+        delete watching[doc.id];
+      } else if (item && doc.status === "failed") {
+        item.set(doc.error_message || "Processing failed.", "error");
+        delete watching[doc.id];
+      }
       var error = $(".js-error", tr);
       error.textContent = doc.error_message || "";
       error.hidden = !doc.error_message;

@@ -73,7 +73,7 @@
   }
 
   // ------------------------------------------------------------------ safe markdown (DOM nodes only, never parsed as HTML)
-  var INLINE = /(\*\*([^*\n]+)\*\*)|(\*([^*\s][^*\n]*?)\*)|(`([^`\n]+)`)|(\[([^\]\n]+)\]\(([^)\s]+)\))|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
+  var INLINE = /(\*\*([^*\n]+)\*\*)|(\*([^*\s][^*\n]*?)\*)|(`([^`\n]+)`)|(\[([^\]\n]+)\]\(([^)\s]+)\))|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])|\s?\[(\d{1,2})\]/g;
 
   function safeUrl(url) {
     return /^(https?:\/\/|mailto:)/i.test(url) ? url : null;
@@ -97,6 +97,7 @@
       else if (match[5]) parent.appendChild(el("code", null, match[6]));
       else if (match[7]) parent.appendChild(link(match[8], match[9]));
       else if (match[10]) parent.appendChild(link(match[10], match[10]));
+      else if (match[11]) parent.appendChild(el("sup", "cite", match[11]));
       last = INLINE.lastIndex;
     }
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
@@ -131,8 +132,9 @@
     "button { font: inherit; }",
     ".launcher { position: fixed; right: 20px; bottom: 20px; width: 60px; height: 60px; border-radius: 50%; border: 0; cursor: pointer; background: var(--accent); color: var(--on-accent); box-shadow: 0 10px 28px rgba(15, 23, 42, .28); display: grid; place-items: center; z-index: 2147483000; transition: transform .18s ease, box-shadow .18s ease; }",
     ".launcher:hover { transform: scale(1.06); box-shadow: 0 12px 32px rgba(15, 23, 42, .34); }",
-    ".launcher:focus-visible, button:focus-visible, textarea:focus-visible { outline: 3px solid rgba(99, 102, 241, .45); outline-offset: 2px; }",
+    ".launcher:focus-visible, button:focus-visible { outline: 3px solid rgba(99, 102, 241, .45); outline-offset: 2px; }",
     ".launcher .badge { position: absolute; top: -3px; right: -3px; min-width: 22px; height: 22px; padding: 0 6px; border-radius: 11px; background: #ef4444; color: #fff; font-size: 12px; font-weight: 700; display: grid; place-items: center; border: 2px solid #fff; }",
+    ".launcher .badge[hidden] { display: none; }",
     ".panel { position: fixed; right: 20px; bottom: 94px; width: 380px; height: 640px; max-height: calc(100vh - 120px); background: #fff; border-radius: 18px; box-shadow: 0 24px 60px rgba(15, 23, 42, .24), 0 0 0 1px rgba(15, 23, 42, .06); display: flex; flex-direction: column; overflow: hidden; z-index: 2147483000; transform-origin: bottom right; animation: pop .18s ease-out; }",
     ".panel[hidden] { display: none; }",
     "@keyframes pop { from { opacity: 0; transform: translateY(12px) scale(.97); } to { opacity: 1; transform: none; } }",
@@ -153,6 +155,7 @@
     ".bubble ul, .bubble ol { margin: 4px 0; padding-left: 20px; } .bubble li { margin: 2px 0; }",
     ".bubble code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; background: rgba(15, 23, 42, .07); padding: 1px 4px; border-radius: 4px; }",
     ".bubble a { color: inherit; text-decoration: underline; }",
+    ".bubble sup.cite { font-size: 10px; font-weight: 700; color: #6b7280; background: #f3f4f6; border-radius: 4px; padding: 0 4px; margin-left: 3px; vertical-align: 3px; line-height: 1; }",
     ".customer .bubble { background: var(--accent); color: var(--on-accent); border-bottom-right-radius: 5px; }",
     ".assistant .bubble, .staff .bubble { background: #fff; color: #111827; border: 1px solid #e5e7eb; border-bottom-left-radius: 5px; box-shadow: 0 1px 2px rgba(15, 23, 42, .04); }",
     ".staff .bubble { border-color: #c7d2fe; background: #eef2ff; }",
@@ -176,6 +179,8 @@
     ".send:disabled { opacity: .45; cursor: default; }",
     ".foot { display: flex; align-items: center; justify-content: space-between; padding: 0 14px 10px; background: #fff; font-size: 12px; color: #9ca3af; }",
     ".human { border: 0; background: transparent; color: #4b5563; cursor: pointer; display: inline-flex; align-items: center; gap: 5px; padding: 4px 6px; border-radius: 8px; font-size: 12.5px; font-weight: 600; }",
+    ".ask-human { border: 1px solid #d1d5db; background: #fff; color: #374151; cursor: pointer; display: inline-flex; align-items: center; gap: 5px; padding: 3px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; }",
+    ".ask-human:hover { border-color: var(--accent); color: var(--accent); }",
     ".human:hover { background: #f3f4f6; color: #111827; }",
     ".human[hidden] { display: none; }",
     "@media (prefers-reduced-motion: reduce) { .panel, .typing span { animation: none; } .launcher, .messages { transition: none; scroll-behavior: auto; } }",
@@ -299,6 +304,14 @@
             meta.appendChild(button);
           });
         }
+        if (role === "assistant" && m.id && m.answered === false && state.status !== "handed_off") {
+          var ask = el("button", "ask-human");
+          ask.type = "button";
+          ask.appendChild(icon("person", 13));
+          ask.appendChild(document.createTextNode("Talk to a person"));
+          ask.addEventListener("click", askForHuman);
+          meta.appendChild(ask);
+        }
         if (meta.childNodes.length && !meta.parentNode) row.appendChild(meta);
         scrollDown();
       },
@@ -343,6 +356,13 @@
     var human = status === "handed_off";
     ui.subtitle.textContent = human ? "You're chatting with our team" : "AI assistant \u00b7 replies instantly";
     ui.human.hidden = human;
+    ui.footNote.textContent = human ? "A person from our team is handling this chat"
+      : "Answers from " + ((state.config && state.config.company_name) || "our") + " docs";
+    if (human) {
+      Array.prototype.forEach.call(ui.messages.querySelectorAll(".ask-human"), function (button) {
+        button.parentNode.removeChild(button);
+      });
+    }
   }
 
   function setUnread(n) {
@@ -394,7 +414,8 @@
           if (data.reply_id) {
             state.seen[data.reply_id] = true;
             if (!answer) answer = addRow({ role: "assistant", content: "" });
-            answer.finish({ id: data.reply_id, content: data.response, sources: data.sources });
+            answer.finish({ id: data.reply_id, content: data.response, sources: data.sources,
+                            answered: data.answered });
           } else if (answer) {
             answer.remove();
           }
@@ -577,7 +598,8 @@
     ui.human.appendChild(icon("person", 14));
     ui.human.appendChild(document.createTextNode("Talk to a human"));
     foot.appendChild(ui.human);
-    foot.appendChild(el("span", null, "Answers from " + (config.company_name || "our") + " docs"));
+    ui.footNote = el("span", "foot-note", "Answers from " + (config.company_name || "our") + " docs");
+    foot.appendChild(ui.footNote);
 
     ui.panel.appendChild(head);
     ui.panel.appendChild(ui.messages);

@@ -84,7 +84,9 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
         assert row.get_attribute("data-status") == "completed"
         assert row.locator(".js-progress-text").inner_text() == "100%"
         assert int(row.locator(".js-chunks").inner_text()) >= 3
-        screenshot(staff_page, "02-knowledge-completed")
+        staff_page.locator("#upload-list li.ok", has_text="Ready").wait_for()
+        assert staff_page.locator("#doc-count").inner_text() == "1 document"
+        screenshot(staff_page, "02-knowledge-completed", full_page=True)
 
         # ---- a visitor opens the customer's website (another origin) and asks a question
         visitor = visitor_context.new_page()
@@ -108,6 +110,8 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
         assert "7 to 10 business days" in reply.locator(".bubble").inner_text()
         assert int(reply.get_attribute("data-deltas")) > 3  # it arrived as a stream of deltas
         assert "policies.pdf · p. 2" in reply.locator(".source").first.inner_text()
+        assert reply.locator(".bubble sup.cite").count() >= 1  # "[1]" markers shown as small citations
+        assert reply.locator(".ask-human").count() == 0  # answered: no hand-off suggestion
         screenshot(visitor, "04-widget-streamed-answer")
 
         # ---- thumbs up, then a reload keeps the conversation (localStorage session)
@@ -120,10 +124,16 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
         assert "7 to 10 business days" in restored.inner_text()
         assert restored.locator("button[data-vote=up].active").count() == 1
 
-        # ---- "talk to a human"
-        widget(visitor, "button.human").click()
+        # ---- a question the documents do not answer, then "talk to a person"
+        widget(visitor, "textarea").fill("Do you sell gift cards?")
+        widget(visitor, "button.send").click()
+        fallback = widget(visitor, ".row.assistant[data-id]").filter(has=visitor.locator(".ask-human"))
+        fallback.wait_for(timeout=60_000)
+        assert fallback.locator(".source").count() == 0
+        fallback.locator(".ask-human").click()
         widget(visitor, ".system", ).filter(has_text="A member of our team will reply here").wait_for()
         assert widget(visitor, ".subtitle").inner_text() == "You're chatting with our team"
+        assert widget(visitor, ".ask-human").count() == 0 and not widget(visitor, "button.human").is_visible()
         widget(visitor, "textarea").fill("<b>My order number is 1234</b>")
         widget(visitor, "textarea").press("Enter")
         widget(visitor, ".row.customer[data-id]").filter(has_text="<b>My order number is 1234</b>").wait_for()
@@ -155,14 +165,22 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
         assert visitor.evaluate("window.__xss") is None
         screenshot(visitor, "08-widget-staff-reply")
 
+        # ---- the visitor answers; the staff page shows it without a reload
+        widget(visitor, "textarea").fill("Thanks, Sam!")
+        widget(visitor, "textarea").press("Enter")
+        staff_page.locator(".msg.customer .bubble", has_text="Thanks, Sam!").wait_for(timeout=20_000)
+        assert widget(visitor, ".row.assistant[data-id]").count() == 2  # the AI stayed quiet after the hand-off
+
         # ---- the overview counts it, the settings page shows the snippet
         staff_page.goto(f"{live_server}/dashboard/")
         assert staff_page.locator('[data-stat="conversations-today"] .value').inner_text() == "1"
-        assert staff_page.locator('[data-stat="answered"] .value').inner_text() == "100%"
+        assert staff_page.locator('[data-stat="answered"] .value').inner_text() == "50%"
+        assert "Do you sell gift cards?" in staff_page.locator("#knowledge-gaps").inner_text()
+        assert staff_page.locator('[data-stat="feedback"] .up').inner_text() == "1"
         screenshot(staff_page, "09-overview")
         staff_page.goto(f"{live_server}/dashboard/settings")
         assert widget_key in staff_page.locator("#widget-snippet").inner_text()
-        screenshot(staff_page, "10-settings")
+        screenshot(staff_page, "10-settings", full_page=True)
     finally:
         staff_context.close()
         visitor_context.close()
@@ -171,7 +189,7 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
 
 @pytest.mark.slow
 def test_widget_on_a_phone_and_on_a_disallowed_site(app, make_company, make_user, live_server, host_page, chromium):
-    company_id, _, widget_key = company_with_staff(app, make_company, make_user)
+    company_id, email, widget_key = company_with_staff(app, make_company, make_user)
     allowed = host_page(f"{live_server}/widget.js", widget_key)
     allow_origin(app, company_id, allowed.origin)
     other = host_page(f"{live_server}/widget.js", widget_key)  # a site the company did not allow
@@ -192,8 +210,31 @@ def test_widget_on_a_phone_and_on_a_disallowed_site(app, make_company, make_user
             [0, 0, PHONE["width"], PHONE["height"]]  # full screen on a phone
         widget(page, "textarea").fill("What is the warranty?")
         widget(page, "button.send").tap()
-        widget(page, ".row.assistant[data-id]").wait_for(timeout=60_000)  # no documents: the fallback
+        widget(page, ".row.assistant[data-id] .ask-human").wait_for(timeout=60_000)  # no documents: fallback
         screenshot(page, "11-widget-phone")
+        widget(page, "button.human").tap()
+        widget(page, ".system").wait_for()
+        assert widget(page, ".foot-note").inner_text() == "A person from our team is handling this chat"
+        widget(page, "button[aria-label='Close chat']").first.tap()
+        widget(page, ".launcher").wait_for(state="visible")
+        assert not widget(page, ".panel").is_visible()
+
+        # The staff pages on a phone: the sidebar becomes a top bar.
+        staff_page = phone.new_page()
+        console.watch(staff_page, "staff-phone")
+        staff_page.goto(f"{live_server}/login")
+        staff_page.fill("#email", email)
+        staff_page.fill("#password", PASSWORD)
+        staff_page.click("button[type=submit]")
+        staff_page.wait_for_url(f"{live_server}/dashboard/")
+        staff_page.goto(f"{live_server}/dashboard/conversations")
+        staff_page.locator(".conv-row").first.wait_for()
+        screenshot(staff_page, "12-conversations-phone", full_page=True)
+        staff_page.locator(".conv-row").first.tap()
+        staff_page.locator(".msg.system").first.wait_for()
+        scroll_width = staff_page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= PHONE["width"]  # nothing overflows sideways
+        screenshot(staff_page, "13-conversation-phone", full_page=True)
         assert console.errors == []
 
         blocked = phone.new_page()

@@ -146,3 +146,12 @@ def test_dashboard_responses_are_not_framable(staff):
     response = owner.client.get("/dashboard/")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_login_attempts_are_rate_limited(client, make_company, make_user):
+    company_id, _, _ = make_company()
+    email = make_user(company_id)
+    statuses = [login(client, email, "wrong password").status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+    response = login(client, email)  # even the right password waits for the window to pass
+    assert response.status_code == 429 and "Slow down" in response.get_data(as_text=True)

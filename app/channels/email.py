@@ -155,7 +155,8 @@ class InboundEmail:
 
     @property
     def thread_root(self) -> Optional[str]:
-        return (self.references or self.in_reply_to or [self.message_id])[0]
+        root = (self.references or self.in_reply_to or [self.message_id])[0]
+        return root[:512] if root else None
 
     def meta(self, receiving_address: str) -> dict:
         return {"from": self.sender, "to": receiving_address, "subject": self.subject,
@@ -170,7 +171,7 @@ def parse(payload) -> InboundEmail:
     provider_id = str(payload.get("MessageID") or "").strip()
     from_full = payload.get("FromFull") if isinstance(payload.get("FromFull"), dict) else {}
     sender = (from_full.get("Email") or parseaddr(payload.get("From") or "")[1] or "").strip().lower()
-    if not provider_id or "@" not in sender:
+    if not provider_id or "@" not in sender or len(sender) > 254 or len(provider_id) > 200:
         raise InvalidPayload("MessageID and a sender address are required.")
     headers: dict[str, list[str]] = {}
     for item in payload.get("Headers") or []:
@@ -198,8 +199,8 @@ def parse(payload) -> InboundEmail:
     attachments = [{"name": a.get("Name"), "content_type": a.get("ContentType"), "size": a.get("ContentLength")}
                    for a in payload.get("Attachments") or [] if isinstance(a, dict)]
     return InboundEmail(
-        provider_id=provider_id, sender=sender, sender_name=(from_full.get("Name") or payload.get("FromName") or
-                                                              "").strip() or None,
+        provider_id=provider_id, sender=sender,
+        sender_name=(from_full.get("Name") or payload.get("FromName") or "").strip()[:200] or None,
         recipients=recipients, mailbox_hash=(payload.get("MailboxHash") or "").strip(), subject=subject,
         text=text[:MAX_TEXT], message_id=ids[0] if ids else None,
         in_reply_to=message_ids(headers.get("in-reply-to", [None])[0]),

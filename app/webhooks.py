@@ -107,6 +107,15 @@ def _postmark_credentials_ok() -> bool:
     return user_ok & password_ok  # both compared, always
 
 
+POSTMARK_MAX_BYTES = 40 * 1024 * 1024  # Postmark's inbound limit is 35 MB (attachments, base64)
+
+
+@bp.before_request
+def allow_large_inbound_email():
+    if request.endpoint == "webhooks.email_inbound":
+        request.max_content_length = POSTMARK_MAX_BYTES  # above MAX_UPLOAD_MB on purpose
+
+
 @bp.post("/email/")
 def email_inbound():
     if not _postmark_credentials_ok():

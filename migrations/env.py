@@ -12,7 +12,9 @@ config = context.config
 # Interpret the config file for Python logging.
 # This line sets up loggers basically. Existing loggers stay enabled: migrations run inside the
 # worker and the app (ensure_schema), whose own loggers (app.*, workers.*) must keep logging.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Inside the app (ensure_schema), logging is already configured: keep it as it is.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

@@ -163,3 +163,27 @@ def test_cli_companies_users_and_queue_health(app, client):
                                "--password", "12345678"]).exit_code != 0
     health = flask_cli(app, "queues", "health")
     assert "ingest" in health and "answer" in health and "outbound" in health
+
+
+def test_recovery_skips_messages_a_human_already_answered(app, make_company, redis_conn):
+    company_id, _, _ = make_company()
+    with app.app_context():
+        from app import conversations
+        from app.extensions import db
+        from app.models import Company
+        from workers.recovery import recover_messages
+
+        company = db.session.get(Company, company_id)
+        conversation = conversations.get_or_create_conversation(company, "whatsapp", "whatsapp:+15550001")
+        conversations.record_customer_message(conversation, "Is my order late?", channel_message_id="SM-old")
+        db.session.commit()
+        first = conversations.record_customer_message(conversation, "Hello?", channel_message_id="SM-new")[0]
+        db.session.commit()
+        conversations.add_staff_message(conversation, "Yes, it ships tomorrow.")
+        db.session.commit()
+        conversations.record_customer_message(conversation, "Thanks! And returns?", channel_message_id="SM-last")
+        db.session.commit()
+        redis_conn.flushall()
+        # Only the message after the staff reply is still waiting for an answer (+ the staff reply's delivery).
+        assert recover_messages() == 2
+        assert first.delivery_status == "received"

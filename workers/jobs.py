@@ -137,6 +137,7 @@ def deliver_message(message_id: str) -> str:
         if message.delivery_status in ("sent", "delivered", "skipped"):
             return message.delivery_status  # never send twice
         message.attempts += 1
+        db.session.commit()  # counted even if the send fails and is rolled back
         try:
             deliver(message)
         except PermanentDeliveryError as err:

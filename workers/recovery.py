@@ -72,12 +72,19 @@ def recover_documents() -> int:
 
 def recover_messages() -> int:
     recovered = 0
-    reply = aliased(Message)
+    reply, later_staff = aliased(Message), aliased(Message)
+    staff_answered_since = (
+        select(later_staff.id)
+        .where(later_staff.conversation_id == Message.conversation_id, later_staff.role == "staff",
+               later_staff.created_at > Message.created_at)
+        .exists()
+    )
     unanswered = db.session.scalars(
         select(Message).join(Conversation, Conversation.id == Message.conversation_id)
         .outerjoin(reply, reply.reply_to_id == Message.id)
         .where(Message.role == "customer", Message.channel.in_(ASYNC_CHANNELS), reply.id.is_(None),
-               Message.delivery_status == "received", Conversation.status != "handed_off")
+               Message.delivery_status == "received", Conversation.status != "handed_off",
+               ~staff_answered_since)  # a human already took care of it
     ).all()
     for message in unanswered:
         if enqueue_answer(message.id) is not None:

@@ -55,6 +55,14 @@ def safe_next(target: Optional[str]) -> str:
     return url_for("dashboard.overview")
 
 
+@bp.after_request
+def security_headers(response):
+    response.headers.setdefault("X-Frame-Options", "DENY")  # no log-in form inside someone else's frame
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
 @bp.get("/")
 def index():
     return redirect(url_for("dashboard.overview") if current_user.is_authenticated else url_for("auth.login"))

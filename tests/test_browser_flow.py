@@ -169,6 +169,8 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
         widget(visitor, "textarea").fill("Thanks, Sam!")
         widget(visitor, "textarea").press("Enter")
         staff_page.locator(".msg.customer .bubble", has_text="Thanks, Sam!").wait_for(timeout=20_000)
+        widget(visitor, ".row.customer[data-id]").filter(has_text="Thanks, Sam!").wait_for()
+        visitor.wait_for_function("() => !window.__supportWidget.state.busy")  # its stream has ended
         assert widget(visitor, ".row.assistant[data-id]").count() == 2  # the AI stayed quiet after the hand-off
 
         # ---- the overview counts it, the settings page shows the snippet

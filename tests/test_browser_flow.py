@@ -55,8 +55,8 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
     allow_origin(app, company_id, site.origin)
     console = Console()
 
-    staff_context = chromium.new_context(viewport=DESKTOP)
-    visitor_context = chromium.new_context(viewport=DESKTOP)
+    staff_context = chromium.new_context(viewport=DESKTOP, reduced_motion="reduce")
+    visitor_context = chromium.new_context(viewport=DESKTOP, reduced_motion="reduce")
     staff_context.set_default_timeout(TIMEOUT)
     visitor_context.set_default_timeout(TIMEOUT)
     try:
@@ -183,6 +183,13 @@ def test_staff_upload_visitor_chat_handoff_and_staff_reply(app, make_company, ma
         staff_page.goto(f"{live_server}/dashboard/settings")
         assert widget_key in staff_page.locator("#widget-snippet").inner_text()
         screenshot(staff_page, "10-settings", full_page=True)
+
+        # ---- the preview page: the app's own origin may always use the widget (it is not on the allow-list)
+        staff_page.click("text=Preview widget")
+        staff_page.wait_for_url(f"{live_server}/dashboard/widget-preview")
+        widget(staff_page, ".launcher").click()
+        assert widget(staff_page, ".row.greeting").inner_text() == "Hi! How can we help you today?"
+        screenshot(staff_page, "14-widget-preview")
     finally:
         staff_context.close()
         visitor_context.close()

@@ -65,7 +65,9 @@ def load_config(env: Optional[Mapping[str, str]] = None) -> dict:
         "UPLOAD_DIR": Path(_str(env, "UPLOAD_DIR", str(data_dir / "uploads"))),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 25) * 1024 * 1024,
         "API_RATE_LIMIT": _str(env, "API_RATE_LIMIT", "120/minute"),
-        "WIDGET_RATE_LIMIT": _str(env, "WIDGET_RATE_LIMIT", "20/minute"),
+        "WIDGET_RATE_LIMIT": _str(env, "WIDGET_RATE_LIMIT", "20/minute"),  # messages per visitor session
+        "WIDGET_IP_RATE_LIMIT": _str(env, "WIDGET_IP_RATE_LIMIT", "120/minute"),  # all widget calls per IP
+        "WIDGET_POLL_RATE_LIMIT": _str(env, "WIDGET_POLL_RATE_LIMIT", "240/minute"),  # staff-reply polling
         "PUBLIC_BASE_URL": _str(env, "PUBLIC_BASE_URL"),
         # Process-wide channel defaults (a single-company install can use these instead of per-company settings).
         "TWILIO_ACCOUNT_SID": _str(env, "TWILIO_ACCOUNT_SID"),

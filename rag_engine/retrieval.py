@@ -52,6 +52,28 @@ def fuse(vector_rows: List[ChunkRow], text_rows: List[ChunkRow], k: int = 60,
     return [_hit(rows[n], scores[n], vector_scores.get(n), text_scores.get(n)) for n in ordered]
 
 
+def _min_max(rows: List[ChunkRow]) -> dict[str, float]:
+    if not rows:
+        return {}
+    high, low = max(r.score for r in rows), min(r.score for r in rows)
+    span = high - low
+    return {r.node_id: (r.score - low) / span if span > 0 else 1.0 for r in rows}
+
+
+def fuse_scores(vector_rows: List[ChunkRow], text_rows: List[ChunkRow], vector_weight: float = 1.0,
+                text_weight: float = 1.0) -> List[Hit]:
+    """Score fusion: each leg's scores min-max normalised over its candidates, then a weighted sum."""
+    vector_norm, text_norm = _min_max(vector_rows), _min_max(text_rows)
+    rows: dict[str, ChunkRow] = {}
+    for row in list(vector_rows) + list(text_rows):
+        rows.setdefault(row.node_id, row)
+    scores = {n: vector_weight * vector_norm.get(n, 0.0) + text_weight * text_norm.get(n, 0.0) for n in rows}
+    vector_scores = {r.node_id: r.score for r in vector_rows}
+    text_scores = {r.node_id: r.score for r in text_rows}
+    ordered = sorted(scores, key=lambda node_id: (-scores[node_id], node_id))
+    return [_hit(rows[n], scores[n], vector_scores.get(n), text_scores.get(n)) for n in ordered]
+
+
 class HybridRetriever(BaseRetriever):
     """Retrieve one tenant's chunks: ``mode`` is "hybrid" (default), "vector" or "text"."""
 

@@ -183,7 +183,7 @@ class ModeResult:
 
 
 def run_queries(kb, tenant: str, queries: Dict[str, str], mode: str, k: int = 10,
-                fetch: int = 50) -> tuple[Dict[str, List[str]], List[float]]:
+                fetch: int = 30) -> tuple[Dict[str, List[str]], List[float]]:
     """{query id: top-k engine document ids} for one retrieval mode, and each query's latency (ms)."""
     rankings: Dict[str, List[str]] = {}
     latencies: List[float] = []
@@ -200,7 +200,7 @@ def corpus_id_map(corpus: Dict[str, dict]) -> Dict[str, str]:
 
 
 def evaluate(kb, tenant: str, data: BeirData, modes: Sequence[str] = MODES, k: int = 10,
-             fetch: int = 50) -> Dict[str, ModeResult]:
+             fetch: int = 30) -> Dict[str, ModeResult]:
     id_map = corpus_id_map(data.corpus)
     results: Dict[str, ModeResult] = {}
     for mode in modes:
@@ -230,7 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: vector,text,hybrid")
     parser.add_argument("--table", default=None, help="table name (default: bench_<dataset>)")
     parser.add_argument("--tenant", default=None, help="tenant id (default: the data set's name)")
-    parser.add_argument("--fetch", type=int, default=50, help="chunks retrieved per query before deduplication")
+    parser.add_argument("--fetch", type=int, default=30,
+                        help="chunks retrieved per query (top_k), collapsed to documents, of which the first 10 count")
     parser.add_argument("--max-queries", type=int, default=None, help="only the first N judged queries")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Settings override, e.g. --set rrf_k=20 (repeatable)")
@@ -261,7 +262,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"data set {data.name}: {len(data.corpus)} documents, {len(data.queries)} queries in split '{args.split}'"
           f" | table {table}, tenant {tenant}")
     print(f"settings: chunk_size={s.chunk_size} overlap={s.chunk_overlap} candidates={s.candidates} "
-          f"rrf_k={s.rrf_k} vector_weight={s.vector_weight} text_weight={s.text_weight} fetch={args.fetch}")
+          f"fusion={kb.retriever(tenant).fusion} vector_weight={s.vector_weight} text_weight={s.text_weight} "
+          f"bm25 k1={kb.store.bm25_k1} b={kb.store.bm25_b} fetch={args.fetch}")
 
     def progress(n, total, st: IngestStats):
         rate = f", {st.chunks_per_second:.1f} chunks/s" if st.chunks_written else ""

@@ -55,6 +55,30 @@ def fuse_rrf_documents(vector_rows, text_rows, k, vector_weight, text_weight):
     return [retrieval._hit(rows[n], scores[n]) for n in ordered]
 
 
+def fuse_normalised(vector_rows, text_rows, vector_weight, text_weight, how):
+    """Score-fusion variants explored: "zscore" (per-leg standard scores, missing = the leg's
+    minimum) and "max" (cosine as is, BM25 divided by its best score)."""
+    def norm(rows, kind):
+        if not rows:
+            return {}, 0.0
+        xs = [r.score for r in rows]
+        if how == "zscore":
+            mean, sd = statistics.fmean(xs), (statistics.pstdev(xs) or 1.0)
+            vals = {r.node_id: (r.score - mean) / sd for r in rows}
+            return vals, min(vals.values())
+        if kind == "vector":
+            return {r.node_id: r.score for r in rows}, min(xs)
+        top = max(xs) or 1.0
+        return {r.node_id: r.score / top for r in rows}, 0.0
+    (vn, vmiss), (tn, tmiss) = norm(vector_rows, "vector"), norm(text_rows, "text")
+    rows = {}
+    for r in list(vector_rows) + list(text_rows):
+        rows.setdefault(r.node_id, r)
+    scores = {n: vector_weight * vn.get(n, vmiss) + text_weight * tn.get(n, tmiss) for n in rows}
+    ordered = sorted(scores, key=lambda n: (-scores[n], n))
+    return [retrieval._hit(rows[n], scores[n]) for n in ordered]
+
+
 def _docs(hits, fetch: int) -> List[str]:
     return beir.dedupe_documents((h.document_id for h in hits[:fetch]), 10)
 
@@ -113,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for c in (20, 40, 60, 100):
             c = min(max(c, args.fetch), args.depth)
             for method, param_grid in (("rrf", [5, 10, 20, 40, 60, 100]), ("rrf-doc", [5, 10, 20, 40, 60]),
-                                       ("score", [None])):
+                                       ("score", [None]), ("zscore", [None]), ("max", [None])):
                 for param in param_grid:
-                    for tw in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0):
+                    for tw in ((0.05, 0.1, 0.15, 0.2, 0.3) if method == "max" else (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)):
                         rankings = {}
                         for qid in data.queries:
                             v, t = vector_rows[qid][:c], text_rows[qid][:c]
@@ -123,17 +147,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 hits = retrieval.fuse(v, t, param, 1.0, tw)
                             elif method == "rrf-doc":
                                 hits = fuse_rrf_documents(v, t, param, 1.0, tw)
-                            else:
+                            elif method == "score":
                                 hits = retrieval.fuse_scores(v, t, 1.0, tw)
+                            else:
+                                hits = fuse_normalised(v, t, 1.0, tw, method)
                             rankings[qid] = _docs(hits, args.fetch)
                         nd, rc = _score(rankings, data, id_map)
                         results.append((nd, rc, k1, b, c, method, param, tw))
     results.sort(key=lambda r: -r[0])
     print("\nbest fusions (train)                                   nDCG@10  recall@10")
     for nd, rc, k1, b, c, method, param, tw in results[:25]:
-        label = f"{method} k={param}" if method != "score" else "min-max score"
+        label = f"{method} k={param}" if param is not None else {"score": "min-max score"}.get(method, method)
         print(f"  k1={k1:<4} b={b:<5} candidates={c:<4} {label:<14} text_weight={tw:<5} {nd:.4f}   {rc:.4f}")
-    for method in ("rrf", "rrf-doc", "score"):
+    for method in ("rrf", "rrf-doc", "score", "zscore", "max"):
         best = next(r for r in results if r[5] == method)
         print(f"best {method}: {best}")
     default = [r for r in results if r[5] == "rrf" and r[6] == 60 and r[7] == 1.0 and r[4] == max(40, args.fetch)

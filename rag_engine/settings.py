@@ -92,8 +92,10 @@ class Settings:
 
     # Retrieval.
     top_k: int = 5
-    candidates: int = 40  # per retrieval leg, before fusion
-    rrf_k: int = 60
+    # Hybrid fusion: each leg's scores min-max normalised over its candidates, then weighted and
+    # added (rag_engine/retrieval.py). Tuned on SciFact's train split with bench/tune_fusion.py.
+    candidates: int = 60  # per retrieval leg, before fusion
+    rrf_k: int = 60  # only for reciprocal-rank fusion (HybridRetriever(fusion="rrf"))
     vector_weight: float = 1.0
     text_weight: float = 1.0
     exact_search_max_rows: int = 20000  # tenants this small are searched exactly, never via HNSW
@@ -133,7 +135,7 @@ class Settings:
             chunk_size=chunk_size,
             chunk_overlap=_int(env, "CHUNK_OVERLAP", min(40, chunk_size // 4), 0, chunk_size - 1),
             top_k=_int(env, "TOP_K", 5, 1, 100),
-            candidates=_int(env, "RETRIEVAL_CANDIDATES", 40, 1, 1000),
+            candidates=_int(env, "RETRIEVAL_CANDIDATES", 60, 1, 1000),
             rrf_k=_int(env, "RRF_K", 60, 1, 10000),
             vector_weight=_float(env, "HYBRID_VECTOR_WEIGHT", 1.0, 0.0, 100.0),
             text_weight=_float(env, "HYBRID_TEXT_WEIGHT", 1.0, 0.0, 100.0),

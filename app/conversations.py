@@ -18,14 +18,10 @@ from rag_engine import Answer
 from .extensions import db
 from .kb import get_kb
 from .models import Company, Conversation, Message, now
+from .text import clean_text
 
 log = logging.getLogger(__name__)
 HISTORY_MESSAGES = 12
-
-
-def clean_text(text: str) -> str:
-    """What PostgreSQL can store: no NUL characters, no lone surrogates."""
-    return (text or "").replace("\x00", "").encode("utf-8", errors="replace").decode("utf-8")
 
 
 def find_conversation(company: Company, channel: str, customer_id: str) -> Optional[Conversation]:

@@ -17,6 +17,7 @@ from .kb import get_kb
 from .models import Company, Document, new_id
 from .queues import enqueue_ingest
 from .storage import delete_original, save_original
+from .text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ def accept_upload(company: Company, data: bytes, filename: str, title: Optional[
 
     The same content uploaded again (and not failed) returns the existing document.
     """
+    filename = clean_text(filename).strip() or "upload"
+    title = clean_text(title or "").strip() or filename
     if not data or not data.strip():
         raise ApiError(422, "The file is empty.", "empty_file")
     try:
@@ -38,7 +41,7 @@ def accept_upload(company: Company, data: bytes, filename: str, title: Optional[
         Document.status != "failed")).first()
     if existing is not None:
         return existing, False
-    document = Document(id=new_id(), company_id=company.id, title=(title or filename)[:255], source_type=source_type,
+    document = Document(id=new_id(), company_id=company.id, title=title[:255], source_type=source_type,
                         filename=filename[:255], size_bytes=len(data), content_hash=content_hash, status="pending",
                         storage_path="")
     document.storage_path = save_original(company.id, document.id, filename, data)

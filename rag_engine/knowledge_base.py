@@ -90,6 +90,8 @@ class KnowledgeBase:
         if given != 1:
             raise RagEngineError("Pass exactly one of: a path, data=bytes (with filename=), or text= (with title=)")
         watch = Stopwatch()
+        title = clean_query(title) if title else title
+        text = clean_query(text) if text is not None else None
         if path is not None:
             path = Path(path)
             data, filename = path.read_bytes(), filename or path.name

@@ -10,14 +10,16 @@ easy negatives. The gate statistic is what ``KnowledgeBase._prepare`` compares w
 threshold: ``RetrievalResult.best_similarity``, the best cosine similarity of the vector leg.
 
 The chosen threshold maximises balanced accuracy ((answerable recall + unanswerable recall) / 2)
-on answerable vs. the written unanswerable questions; ties go to the lowest threshold (when in
-doubt, answer). The threshold that keeps >= 95% answerable recall is printed too.
+on answerable vs. the written unanswerable questions; among the thresholds that reach it, the
+lowest (rounded up to 0.01; when in doubt, answer; ``--tie middle`` takes the midpoint). The
+highest threshold that keeps >= 95% answerable recall is printed too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -42,20 +44,31 @@ def confusion(pos: Sequence[float], neg: Sequence[float], threshold: float) -> d
             "tpr": tp / len(pos), "tnr": tn / len(neg), "balanced_accuracy": (tp / len(pos) + tn / len(neg)) / 2}
 
 
-def candidate_thresholds(scores: Sequence[float]) -> List[float]:
-    values = sorted(set(round(s, 6) for s in scores))
-    mids = [(a + b) / 2 for a, b in zip(values, values[1:])]
-    return [values[0] - 1e-6] + mids + [values[-1] + 1e-6]
-
-
-def best_balanced(pos: Sequence[float], neg: Sequence[float]) -> Tuple[float, dict]:
-    """The threshold with the highest balanced accuracy; the lowest such threshold on ties."""
+def best_plateau(pos: Sequence[float], neg: Sequence[float]) -> Tuple[float, float, dict]:
+    """(low, high, confusion): every threshold t with low < t <= high reaches the highest balanced
+    accuracy (the first such interval from below when several tie)."""
+    values = sorted(set(pos) | set(neg))
+    bounds = [values[0] - 1.0] + values  # t in (bounds[i], bounds[i+1]] all give the same confusion
     best = None
-    for t in candidate_thresholds(list(pos) + list(neg)):
-        c = confusion(pos, neg, t)
-        if best is None or c["balanced_accuracy"] > best[1]["balanced_accuracy"] + 1e-12:
-            best = (t, c)
+    for low, high in zip(bounds, bounds[1:]):
+        c = confusion(pos, neg, high)
+        if best is None or c["balanced_accuracy"] > best[2]["balanced_accuracy"] + 1e-12:
+            best = (low, high, c)
     return best
+
+
+def best_balanced(pos: Sequence[float], neg: Sequence[float], tie: str = "lowest") -> Tuple[float, dict]:
+    """The threshold with the highest balanced accuracy. Among the thresholds that reach it,
+    "lowest" takes the bottom of the interval, rounded up to 0.01 (answer when in doubt: a refused
+    answerable question is final, while an answered unanswerable one still meets the LLM's own
+    "say you don't know" instruction); "middle" takes its midpoint (the widest margin both ways)."""
+    low, high, _ = best_plateau(pos, neg)
+    if tie == "middle":
+        t = round((low + high) / 2, 2)
+    else:
+        t = math.floor(low * 100 + 1) / 100  # the first 0.01 step strictly above low
+    t = min(max(t, math.nextafter(low, 1.0)), high)
+    return t, confusion(pos, neg, t)
 
 
 def recall_threshold(pos: Sequence[float], neg: Sequence[float], recall: float = 0.95) -> Tuple[float, dict]:
@@ -67,7 +80,7 @@ def recall_threshold(pos: Sequence[float], neg: Sequence[float], recall: float =
 
 
 def cross_validated(pos: Sequence[float], neg: Sequence[float], folds: int = 5, repeats: int = 20,
-                    seed: int = 0) -> float:
+                    seed: int = 0, tie: str = "lowest") -> float:
     """Balanced accuracy of the chosen-threshold rule on held-out folds (how much the choice overfits)."""
     rng = random.Random(seed)
     scores = []
@@ -79,7 +92,7 @@ def cross_validated(pos: Sequence[float], neg: Sequence[float], folds: int = 5, 
             p_test, n_test = p[f::folds], n[f::folds]
             p_train = [x for i, x in enumerate(p) if i % folds != f]
             n_train = [x for i, x in enumerate(n) if i % folds != f]
-            t, _ = best_balanced(p_train, n_train)
+            t, _ = best_balanced(p_train, n_train, tie)
             scores.append(confusion(p_test, n_test, t)["balanced_accuracy"])
     return statistics.fmean(scores)
 
@@ -105,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scifact-count", type=int, default=100)
     parser.add_argument("--table", default="bench_contoso")
     parser.add_argument("--tenant", default="contoso")
+    parser.add_argument("--tie", choices=("lowest", "middle"), default="lowest",
+                        help="which threshold among those of maximal balanced accuracy (default: lowest)")
     args = parser.parse_args(argv)
 
     from rag_engine import KnowledgeBase
@@ -138,11 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         print(summary(f"unanswerable (SciFact train claims)", extra))
 
-    t_bal, c_bal = best_balanced(pos, neg)
+    low, high, c_best = best_plateau(pos, neg)
+    chosen, _ = best_balanced(pos, neg, args.tie)
+    middle, _ = best_balanced(pos, neg, "middle")
     t_rec, c_rec = recall_threshold(pos, neg, 0.95)
-    chosen = round(t_bal, 2)
     print()
-    print(f"max balanced accuracy: threshold {t_bal:.4f} (rounded {chosen:.2f})")
+    print(f"max balanced accuracy {c_best['balanced_accuracy']:.3f} for any threshold in ({low:.4f}, {high:.4f}]; "
+          f"chosen ({args.tie}): {chosen:.2f}; midpoint: {middle:.2f}")
     print(_line(f"  at {chosen:.2f}", confusion(pos, neg, chosen)))
     print(f">=95% answerable recall: threshold {t_rec:.4f}")
     print(_line(f"  at {t_rec:.4f}", c_rec))
@@ -151,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         print(f"SciFact claims refused at {chosen:.2f}: {sum(s < chosen for s in extra)}/{len(extra)}; "
               f"at {t_rec:.4f}: {sum(s < t_rec for s in extra)}/{len(extra)}")
-    print(f"5-fold cross-validated balanced accuracy of the rule (20 repeats): {cross_validated(pos, neg):.3f}")
+    for tie in ("lowest", "middle"):
+        print(f"5-fold cross-validated balanced accuracy, tie rule '{tie}' (20 repeats): "
+              f"{cross_validated(pos, neg, tie=tie):.3f}")
     misses = sorted((s, q) for s, q in zip(pos, positives) if s < chosen)
     false_accepts = sorted(((s, q["question"]) for s, q in zip(neg, negatives) if s >= chosen), reverse=True)
     for label, items in (("answerable but refused", misses), ("unanswerable but answered", false_accepts)):

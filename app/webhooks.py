@@ -26,7 +26,6 @@ from .errors import ApiError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
-CSRF_EXEMPT = True  # providers authenticate with a signature (Twilio) or basic auth (Postmark)
 
 UNVERIFIED_WARNING = ("TWILIO_VALIDATE_SIGNATURES=false: WhatsApp webhook signatures are NOT verified, anyone "
                       "can post fake messages. Use this for local development only.")

@@ -29,7 +29,6 @@ from .extensions import db, limiter
 from .models import Company, Conversation, Message
 
 bp = Blueprint("widget", __name__)
-CSRF_EXEMPT = True
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")

@@ -375,7 +375,7 @@ class ChunkStore:
                         WHERE metadata_->>'tenant_id' = :t
                         ORDER BY (embedding <=> CAST(:q AS vector)) + 0 LIMIT :k)
                     SELECT c.node_id, c.text, c.metadata_, 1 - n.distance AS score
-                    FROM nearest n JOIN {self.chunks} c ON c.id = n.id
+                    FROM nearest n CROSS JOIN LATERAL ({self._chunk_by_id("n.id")}) c
                     WHERE c.metadata_->>'tenant_id' = :t
                     ORDER BY n.distance, c.node_id"""
             else:
@@ -392,6 +392,12 @@ class ChunkStore:
             rows = conn.execute(sa.text(sql), params).all()
         return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
 
+    def _chunk_by_id(self, id_expression: str) -> str:
+        # A LATERAL subquery with OFFSET 0 is not flattened, so each winner is read by primary
+        # key; the caller filters on the tenant afterwards (a planner that thinks the tenant has
+        # one row would otherwise walk the tenant index once per winner).
+        return f"SELECT node_id, text, metadata_ FROM {self.chunks} WHERE id = {id_expression} OFFSET 0"
+
     def text_search(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
         """The tenant's ``k`` best chunks by Okapi BM25 over the query's lexemes (any may match).
 
@@ -400,26 +406,27 @@ class ChunkStore:
         N and df counted in this tenant's chunks only.
         """
         validate_tenant(tenant_id)
+        # Every step is materialised: the plan must not depend on fresh statistics (a tenant
+        # that is new since the last ANALYZE looks empty to the planner).
         sql = f"""
-            WITH stats AS (
+            WITH stats AS MATERIALIZED (
                 SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS n,
                        greatest(coalesce(sum(token_count), 0)::float8 / greatest(coalesce(sum(chunk_count), 0), 1), 1)
                          AS avgdl
                 FROM {self.documents} WHERE tenant_id = :t),
-            terms AS (
-                SELECT unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme),
             matched AS MATERIALIZED (
                 SELECT p.lexeme, p.chunk_id, p.tf, p.dl FROM {self.postings} p
-                WHERE p.tenant_id = :t AND p.lexeme IN (SELECT lexeme FROM terms)),
-            df AS (SELECT lexeme, count(*)::float8 AS df FROM matched GROUP BY lexeme),
-            scored AS (
+                WHERE p.tenant_id = :t
+                  AND p.lexeme = ANY (tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query)))),
+            df AS MATERIALIZED (SELECT lexeme, count(*)::float8 AS df FROM matched GROUP BY lexeme),
+            scored AS MATERIALIZED (
                 SELECT m.chunk_id,
                        sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) * m.tf * (:k1 + 1)
                            / (m.tf + :k1 * (1 - :b + :b * m.dl / s.avgdl))) AS score
                 FROM matched m JOIN df USING (lexeme) CROSS JOIN stats s
                 GROUP BY m.chunk_id ORDER BY score DESC, m.chunk_id LIMIT :k)
             SELECT c.node_id, c.text, c.metadata_, sc.score
-            FROM scored sc JOIN {self.chunks} c ON c.id = sc.chunk_id
+            FROM scored sc CROSS JOIN LATERAL ({self._chunk_by_id("sc.chunk_id")}) c
             WHERE c.metadata_->>'tenant_id' = :t
             ORDER BY sc.score DESC, c.node_id"""
         params = {"t": tenant_id, "query": query, "k": int(k), "k1": float(self.bm25_k1), "b": float(self.bm25_b)}

@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=100, help="candidates fetched per leg (the largest tried)")
     parser.add_argument("--k1", default="0.9,1.2,1.5", help="BM25 k1 values to try")
     parser.add_argument("--b", default="0.4,0.6,0.75,0.9", help="BM25 b values to try")
+    parser.add_argument("--methods", default="rrf,rrf-doc,score,zscore,max", help="fusion methods to try")
     args = parser.parse_args(argv)
 
     data = beir.load_beir(args.directory, args.split)
@@ -136,10 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         text_rows = text_by_params[(k1, b)]
         for c in (20, 40, 60, 100):
             c = min(max(c, args.fetch), args.depth)
-            for method, param_grid in (("rrf", [5, 10, 20, 40, 60, 100]), ("rrf-doc", [5, 10, 20, 40, 60]),
-                                       ("score", [None]), ("zscore", [None]), ("max", [None])):
+            grids = (("rrf", [5, 10, 20, 40, 60, 100]), ("rrf-doc", [5, 10, 20, 40, 60]),
+                     ("score", [None]), ("zscore", [None]), ("max", [None]))
+            for method, param_grid in (g for g in grids if g[0] in args.methods.split(",")):
                 for param in param_grid:
-                    for tw in ((0.05, 0.1, 0.15, 0.2, 0.3) if method == "max" else (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)):
+                    for tw in ((0.1, 0.2, 0.3, 0.4, 0.5, 0.7) if method == "max" else (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)):
                         rankings = {}
                         for qid in data.queries:
                             v, t = vector_rows[qid][:c], text_rows[qid][:c]
@@ -159,9 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for nd, rc, k1, b, c, method, param, tw in results[:25]:
         label = f"{method} k={param}" if param is not None else {"score": "min-max score"}.get(method, method)
         print(f"  k1={k1:<4} b={b:<5} candidates={c:<4} {label:<14} text_weight={tw:<5} {nd:.4f}   {rc:.4f}")
-    for method in ("rrf", "rrf-doc", "score", "zscore", "max"):
+    for method in args.methods.split(","):
         best = next(r for r in results if r[5] == method)
-        print(f"best {method}: {best}")
+        print(f"best {method}: nDCG@10 {best[0]:.4f} recall@10 {best[1]:.4f} (k1={best[2]} b={best[3]} "
+              f"candidates={best[4]} param={best[6]} text_weight={best[7]})")
     default = [r for r in results if r[5] == "rrf" and r[6] == 60 and r[7] == 1.0 and r[4] == max(40, args.fetch)
                and (r[2], r[3]) == (1.2, 0.75)]
     if default:

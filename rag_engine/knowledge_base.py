@@ -158,6 +158,7 @@ class KnowledgeBase:
         return HybridRetriever(
             self.store, self.embed_model, tenant_id, top_k=top_k or s.top_k, candidates=s.candidates, mode=mode,
             rrf_k=s.rrf_k, vector_weight=s.vector_weight, text_weight=s.text_weight, reranker=self.reranker,
+            fusion=s.fusion,
         )
 
     def retrieve(self, tenant_id: str, query: str, top_k: Optional[int] = None, mode: str = "hybrid") -> List[Hit]:

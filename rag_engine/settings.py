@@ -98,7 +98,8 @@ class Settings:
     # Hybrid fusion: each leg's scores min-max normalised over its candidates, then weighted and
     # added (rag_engine/retrieval.py). Tuned on SciFact's train split with bench/tune_fusion.py.
     candidates: int = 60  # per retrieval leg, before fusion
-    rrf_k: int = 60  # only for reciprocal-rank fusion (HybridRetriever(fusion="rrf"))
+    fusion: str = "score"  # "score" (min-max normalised sum) or "rrf" (reciprocal rank)
+    rrf_k: int = 60  # only for reciprocal-rank fusion
     vector_weight: float = 1.0
     text_weight: float = 1.0
     exact_search_max_rows: int = 20000  # tenants this small are searched exactly, never via HNSW
@@ -139,6 +140,7 @@ class Settings:
             chunk_overlap=_int(env, "CHUNK_OVERLAP", min(40, chunk_size // 4), 0, chunk_size - 1),
             top_k=_int(env, "TOP_K", 5, 1, 100),
             candidates=_int(env, "RETRIEVAL_CANDIDATES", 60, 1, 1000),
+            fusion=_choice(env, "HYBRID_FUSION", "score", ("score", "rrf")),
             rrf_k=_int(env, "RRF_K", 60, 1, 10000),
             vector_weight=_float(env, "HYBRID_VECTOR_WEIGHT", 1.0, 0.0, 100.0),
             text_weight=_float(env, "HYBRID_TEXT_WEIGHT", 1.0, 0.0, 100.0),

@@ -157,3 +157,12 @@ def test_openai_embeddings_are_batched(postgres_url, fake_openai):
         assert len(embedding_calls) == 1 and len(embedding_calls[0]["input"]) == result.chunk_count
         assert embedding_calls[0]["model"] == "text-embedding-3-small"
         assert kb.retrieve("acme", "Europe shipping", mode="text")[0].page == 2
+
+
+def test_both_fusions_rank_the_right_page_first(make_kb):
+    for fusion in ("score", "rrf"):
+        kb = make_kb(fusion=fusion)
+        kb.ingest("acme", FIXTURES / "policies.pdf")
+        retriever = kb.retriever("acme")
+        assert retriever.fusion == fusion
+        assert kb.retrieve("acme", "How much does shipping to Europe cost?", top_k=1)[0].page == 2

@@ -27,6 +27,7 @@ def test_rag_engine_imports_no_web_queue_or_channel_code():
     ({"LLM_PROVIDER": "openai"}, "needs OPENAI_API_KEY"),
     ({"ANSWER_MIN_SCORE": "2"}, "ANSWER_MIN_SCORE must be between"),
     ({"RAG_TABLE": "chunks; drop"}, "RAG_TABLE must be"),
+    ({"HYBRID_FUSION": "max"}, "HYBRID_FUSION must be one of"),
 ])
 def test_bad_settings_fail_loudly(env, message):
     with pytest.raises(ConfigurationError, match=message):

@@ -55,12 +55,30 @@ def start_conversation(company: Company, channel: str, customer_id: str, *, cust
     return conversation
 
 
+class ForeignMessageIdError(Exception):
+    """A provider message id already stored for another company: never touched, never answered."""
+
+
+def find_received(channel: str, channel_message_id: str) -> Optional[Message]:
+    """The stored message with this provider id (the dedup key), whichever company it belongs to."""
+    return db.session.scalars(select(Message).where(
+        Message.channel == channel, Message.channel_message_id == channel_message_id)).first()
+
+
 def record_customer_message(conversation: Conversation, content: str, *,
                             channel_message_id: Optional[str] = None) -> tuple[Message, bool]:
-    """Store a customer's message. Returns (message, created); a redelivery returns the stored one."""
+    """Store a customer's message. Returns (message, created); a redelivery returns the stored one.
+
+    Raises ForeignMessageIdError when the provider id is already stored for another company.
+    """
+    def stored_duplicate() -> Optional[Message]:
+        existing = find_received(conversation.channel, channel_message_id)
+        if existing is not None and existing.company_id != conversation.company_id:
+            raise ForeignMessageIdError(f"{conversation.channel} message {channel_message_id} belongs to another company")
+        return existing
+
     if channel_message_id:
-        existing = db.session.scalars(select(Message).where(
-            Message.channel == conversation.channel, Message.channel_message_id == channel_message_id)).first()
+        existing = stored_duplicate()
         if existing is not None:
             return existing, False
     message = Message(conversation_id=conversation.id, company_id=conversation.company_id,
@@ -70,9 +88,7 @@ def record_customer_message(conversation: Conversation, content: str, *,
         with db.session.begin_nested():  # a concurrent redelivery may win the unique key
             db.session.add(message)
     except IntegrityError:
-        existing = db.session.scalars(select(Message).where(
-            Message.channel == conversation.channel, Message.channel_message_id == channel_message_id)).one()
-        return existing, False
+        return stored_duplicate(), False
     if conversation.status == "resolved":
         conversation.status = "active"  # the customer wrote again
     conversation.last_message_at = now()

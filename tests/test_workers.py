@@ -197,3 +197,26 @@ def test_recovery_skips_messages_a_human_already_answered(app, make_company, red
         # Only the message after the staff reply is still waiting for an answer (+ the staff reply's delivery).
         assert recover_messages() == 2
         assert first.delivery_status == "received"
+
+
+def test_a_provider_message_id_of_another_company_is_never_reused(app, make_company):
+    acme_id, _, _ = make_company("Acme")
+    globex_id, _, _ = make_company("Globex")
+    with app.app_context():
+        from app import conversations
+        from app.extensions import db
+        from app.models import Company, Message
+
+        acme, globex = db.session.get(Company, acme_id), db.session.get(Company, globex_id)
+        ours = conversations.get_or_create_conversation(acme, "whatsapp", "whatsapp:+15550002")
+        conversations.record_customer_message(ours, "Where is my order?", channel_message_id="SM-shared")
+        db.session.commit()
+        theirs = conversations.get_or_create_conversation(globex, "whatsapp", "whatsapp:+15550003")
+        with pytest.raises(conversations.ForeignMessageIdError):
+            conversations.record_customer_message(theirs, "Hi", channel_message_id="SM-shared")
+        db.session.rollback()
+        again, created = conversations.record_customer_message(
+            conversations.get_or_create_conversation(acme, "whatsapp", "whatsapp:+15550002"), "Where is my order?",
+            channel_message_id="SM-shared")
+        assert not created and again.company_id == acme_id
+        assert db.session.query(Message).filter_by(company_id=globex_id).count() == 0

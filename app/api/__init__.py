@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from flask import Blueprint, current_app, g, request
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from ..models import ApiKey, Company, now
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 PUBLIC_ENDPOINTS = {"api.openapi_json"}
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def api_key_identity() -> str:
@@ -37,8 +39,10 @@ def authenticate():
         raise ApiError(401, "Invalid or revoked API key.", headers={"WWW-Authenticate": "Bearer"})
     g.company = db.session.get(Company, key.company_id)
     g.api_key = key
-    key.last_used_at = now()
-    db.session.commit()
+    # Recorded at most once a minute: not a database write on every request.
+    if key.last_used_at is None or now() - key.last_used_at > LAST_USED_RESOLUTION:
+        key.last_used_at = now()
+        db.session.commit()
 
 
 def rate_limit() -> str:

@@ -26,30 +26,27 @@ class InvalidPayload(ValueError):
     """The provider's request lacks what every real delivery carries (e.g. a message id)."""
 
 
-def already_received(channel: str, channel_message_id: str) -> Optional[Message]:
-    return db.session.scalars(select(Message).where(
-        Message.channel == channel, Message.channel_message_id == channel_message_id)).first()
-
-
 def accept(conversation: Conversation, content: str, channel_message_id: str, meta: dict,
-           canned_reply: Optional[str] = None) -> tuple[Message, bool]:
-    """Store a customer message once and queue its answer. Returns (message, created).
+           canned_reply: Optional[str] = None) -> tuple[Optional[Message], bool]:
+    """Store a customer message once and queue its answer. Returns (message, created); the message
+    is None when the provider id already belongs to another company.
 
     ``canned_reply``: answer with this text instead of the AI (e.g. a photo with no text), still
     stored as the message's one reply and delivered through the same outbound queue.
     A redelivery stores nothing; it only re-queues an answer that is still missing (the job id is
     deterministic and the job answers at most once, so this never answers twice).
     """
-    company_id = conversation.company_id
-    message, created = conversations.record_customer_message(conversation, content,
-                                                             channel_message_id=channel_message_id)
+    channel = conversation.channel
+    try:
+        message, created = conversations.record_customer_message(conversation, content,
+                                                                 channel_message_id=channel_message_id)
+    except conversations.ForeignMessageIdError:
+        db.session.rollback()
+        log.warning("%s message id %s is already stored for another company: ignored", channel, channel_message_id)
+        return None, False
     if not created:
         db.session.rollback()  # drop a conversation a concurrent duplicate may have made us open
         message = db.session.get(Message, message.id)
-        if message.company_id != company_id:  # provider ids are unique; never touch another tenant's message
-            log.warning("%s message id %s is already stored for another company: ignored",
-                        message.channel, channel_message_id)
-            return message, False
     else:
         message.channel_meta = meta
         db.session.commit()

@@ -46,7 +46,7 @@ from .. import conversations
 from ..extensions import db
 from ..models import Company, Conversation, Message
 from . import PermanentDeliveryError
-from .common import InvalidPayload, accept, already_received, customer_message_for, sources_of
+from .common import InvalidPayload, accept, customer_message_for, sources_of
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"
@@ -279,7 +279,7 @@ def find_thread(company: Company, email: InboundEmail) -> Optional[Conversation]
 
 def receive(company: Company, email: InboundEmail, receiving_address: str) -> str:
     """Store the email in its conversation and queue the answer. Returns what happened."""
-    existing = already_received(CHANNEL, email.provider_id)
+    existing = conversations.find_received(CHANNEL, email.provider_id)
     if existing is not None and existing.company_id != company.id:
         log.warning("email %s is already stored for another company: ignored", email.provider_id)
         return "duplicate"

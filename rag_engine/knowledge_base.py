@@ -8,7 +8,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Union
+from typing import Any, List, Optional, Union
 
 from .answering import (
     ExtractiveSynthesizer, LLMSynthesizer, StreamingAnswer, heuristic_condense, is_fallback, normalize_history,

@@ -12,7 +12,7 @@ engines in a notebook.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -156,6 +156,4 @@ class CrossEncoderReranker:
     def rerank(self, query: str, hits: List[Hit]) -> List[Hit]:
         scores = self.model.predict([(query, h.text) for h in hits])
         order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
-        from dataclasses import replace
-
         return [replace(hits[i], score=float(scores[i])) for i in order]

@@ -3,7 +3,6 @@
 import io
 import re
 
-import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 

@@ -1,6 +1,5 @@
 """Answering: grounded answers with sources, the fallback gate, follow-ups, providers."""
 
-import json
 
 import pytest
 

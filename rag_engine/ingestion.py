@@ -1,26 +1,20 @@
-"""The ingestion pipeline: parsed Documents → sentence-aware chunks → batched embeddings.
+"""The ingestion pipeline's embedding step: chunks (rag_engine/chunking.py) → batched embeddings.
 
-Composed from LlamaIndex pieces (IngestionPipeline, SentenceSplitter); the one custom
-transform embeds in batches and reports progress, so a caller can show it on big files.
+An IngestionPipeline with one custom transform that embeds in batches and reports progress,
+so a caller can show it on big files. What is embedded is each chunk's context and text.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Callable, List, Optional, Sequence
 
-from llama_index.core import Document
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import IngestionPipeline
-from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import BaseNode, MetadataMode, TransformComponent
 from pydantic import ConfigDict
 
 ProgressCallback = Callable[[int, int], None]  # (chunks done, chunks total)
-
-# Metadata every chunk carries; none of it is embedded or shown to the LLM as text.
-CHUNK_METADATA_KEYS = ["tenant_id", "document_id", "title", "source_type", "page", "chunk_index"]
 
 
 class BatchEmbedder(TransformComponent):
@@ -44,26 +38,6 @@ class BatchEmbedder(TransformComponent):
             if self.progress:
                 self.progress(min(start + self.batch_size, total), total)
         return nodes
-
-
-def build_chunks(documents: List[Document], *, tenant_id: str, document_id: str, title: str, source_type: str,
-                 content_hash: str, chunk_size: int, chunk_overlap: int) -> List[BaseNode]:
-    """Split documents into chunks that carry the tenant, document and page of their origin."""
-    for number, doc in enumerate(documents):
-        # ref_doc_id of the chunks: unique across tenants, and distinct per page (LlamaIndex's
-        # splitter copies metadata by parent id, so pages sharing one id would share a page number).
-        doc.id_ = document_id if len(documents) == 1 else f"{document_id}:part{number}"
-        doc.metadata.update(tenant_id=tenant_id, document_id=document_id, title=title, source_type=source_type)
-        doc.excluded_embed_metadata_keys = list(CHUNK_METADATA_KEYS)
-        doc.excluded_llm_metadata_keys = list(CHUNK_METADATA_KEYS)
-    splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    pipeline = IngestionPipeline(transformations=[splitter], disable_cache=True)
-    nodes = pipeline.run(documents=documents)
-    for index, node in enumerate(nodes):
-        node.metadata["chunk_index"] = index
-        # Deterministic ids: the same content re-ingested gets the same chunk ids.
-        node.id_ = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{document_id}/{content_hash}/{index}"))
-    return nodes
 
 
 def embed_chunks(nodes: List[BaseNode], embed_model: BaseEmbedding, batch_size: int,

@@ -17,7 +17,8 @@ from .answering import (
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .errors import DocumentNotFoundError, RagEngineError
-from .ingestion import ProgressCallback, Stopwatch, build_chunks, embed_chunks
+from .chunking import build_nodes
+from .ingestion import ProgressCallback, Stopwatch, embed_chunks
 from .llms import build_llm
 from .readers import parse_bytes, parse_text
 from .retrieval import CrossEncoderReranker, HybridRetriever, RetrievalResult
@@ -115,8 +116,8 @@ class KnowledgeBase:
 
         parsed = parse_bytes(data, filename) if data is not None else parse_text(text, title)
         watch.lap("parse")
-        nodes = build_chunks(
-            parsed.documents, tenant_id=tenant_id, document_id=document_id, title=title or parsed.title,
+        nodes = build_nodes(
+            parsed.blocks, tenant_id=tenant_id, document_id=document_id, title=title or parsed.title,
             source_type=parsed.source_type, content_hash=content_hash, chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
         )

@@ -13,7 +13,7 @@ hash, chunk count, token count); a meta table records the embedding model the st
 Full-text search ranks by Okapi BM25, computed in SQL. PostgreSQL's ``ts_rank`` has no
 inverse document frequency and no length normalisation against the collection, so a postings
 table (``<table>_postings``: chunk, tenant, lexeme, term frequency, chunk length) is derived
-from the generated ``text_search_tsv`` column in the same transaction that writes the chunks.
+from each chunk's context (title, heading path) and text in the same transaction that writes the chunks.
 Document frequencies are counted per tenant from the postings at query time, and the tenant's
 chunk and token counts come from the registry, so one tenant's documents never change
 another's scores. Postings reference their chunk (``ON DELETE CASCADE``): deleting chunks,
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # train split (bench/tune_fusion.py; k1 0.9-1.2 and b 0.4-0.9 all within 0.01 nDCG@10).
 BM25_K1 = 0.9
 BM25_B = 0.4
-TEXT_INDEX_VERSION = "bm25-postings-v1"
+TEXT_INDEX_VERSION = "bm25-postings-v2"  # v2: context (title, headings) indexed with the text
 
 HNSW = {"hnsw_m": 16, "hnsw_ef_construction": 64, "hnsw_ef_search": 40, "hnsw_dist_method": "vector_cosine_ops"}
 TEXT_SEARCH_CONFIG = "english"
@@ -230,10 +230,12 @@ class ChunkStore:
                     INSERT INTO {self.postings} (chunk_id, tenant_id, lexeme, tf, dl)
                     SELECT c.id, :t, u.lexeme, coalesce(array_length(u.positions, 1), 1), l.dl
                     FROM {self.chunks} c
+                    CROSS JOIN LATERAL (SELECT to_tsvector('{TEXT_SEARCH_CONFIG}',
+                        coalesce(c.metadata_->>'context', '') || ' ' || c.text) AS tsv) d
                     CROSS JOIN LATERAL (
                         SELECT coalesce(sum(coalesce(array_length(v.positions, 1), 1)), 0)::integer AS dl
-                        FROM unnest(c.text_search_tsv) v) l
-                    CROSS JOIN LATERAL unnest(c.text_search_tsv) u
+                        FROM unnest(d.tsv) v) l
+                    CROSS JOIN LATERAL unnest(d.tsv) u
                     WHERE c.metadata_->>'tenant_id' = :t AND c.metadata_->>'document_id' = :d
                     RETURNING tf)
                 UPDATE {self.documents} SET token_count = (SELECT coalesce(sum(tf), 0) FROM written)

@@ -37,6 +37,8 @@ class Hit:
     page: Optional[int] = None
     vector_score: Optional[float] = None  # cosine similarity, when the vector leg found it
     text_score: Optional[float] = None  # full-text rank, when the text leg found it
+    section: str = ""  # heading path inside the document ("Out-of-network › Copays")
+    pages: Optional[tuple] = None  # the page of each line of ``text``, when the chunk spans pages
 
 
 @dataclass(frozen=True)

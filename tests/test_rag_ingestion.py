@@ -20,7 +20,7 @@ def test_docx_paragraphs_and_tables(kb):
     kb.ingest("acme", FIXTURES / "membership.docx")
     hit = kb.retrieve("acme", "How much does Acme Pro cost per year?", top_k=1)[0]
     assert "49 dollars" in hit.text and hit.page is None
-    assert "Acme Pro | 49 dollars per year" in " ".join(h.text for h in kb.retrieve("acme", "plan price", top_k=5))
+    assert "Plan: Acme Pro; Price: 49 dollars per year" in " ".join(h.text for h in kb.retrieve("acme", "plan price", top_k=5))
 
 
 def test_html_text_without_scripts(kb):

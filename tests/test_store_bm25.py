@@ -59,14 +59,15 @@ def test_statistics_are_per_tenant(fruit):
 
 
 def test_postings_follow_replace_and_delete(fruit):
-    assert _postings(fruit, "acme") == 3 + 2 + 3  # distinct lexemes per chunk
+    # Distinct lexemes per chunk, its context (the document's title) included.
+    assert _postings(fruit, "acme") == 4 + 3 + 4
     fruit.ingest("acme", text="kiwi kiwi kiwi mango", title="two", document_id="fruit-two")  # replaced
-    assert _postings(fruit, "acme") == 3 + 2 + 3
+    assert _postings(fruit, "acme") == 4 + 3 + 4
     assert [r.metadata["document_id"] for r in fruit.store.text_search("acme", "apple", 10)] == ["fruit-one"]
     assert fruit.store.text_search("acme", "kiwi", 10)[0].score == pytest.approx(
-        _bm25(tf=3, dl=4, df=1, n=3, avgdl=10 / 3))
+        _bm25(tf=3, dl=5, df=1, n=3, avgdl=13 / 3))
     fruit.delete_document("acme", "fruit-one")
-    assert _postings(fruit, "acme") == 2 + 3 and fruit.store.text_search("acme", "apple", 10) == []
+    assert _postings(fruit, "acme") == 3 + 4 and fruit.store.text_search("acme", "apple", 10) == []
     fruit.delete_tenant("acme")
     assert _postings(fruit, "acme") == 0
 

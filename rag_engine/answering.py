@@ -1,9 +1,8 @@
-"""From retrieved chunks to an answer: condense follow-ups, gate, synthesize, cite.
+"""From retrieved chunks to an answer with an LLM; history, streaming and citations for both paths.
 
-Two synthesizers share one interface: ``LLMSynthesizer`` (any LlamaIndex LLM: OpenAI, or an
-OpenAI-compatible server such as llama.cpp, Ollama or vLLM) and ``ExtractiveSynthesizer``,
-the offline default, which answers with the most relevant sentences of the retrieved chunks,
-cited like the LLM's answers. Neither is ever asked when nothing relevant was retrieved.
+``LLMSynthesizer`` drives any LlamaIndex LLM (OpenAI, or an OpenAI-compatible server such as
+llama.cpp, Ollama or vLLM); the offline default is ``composer.ExtractiveComposer``. Neither
+is ever asked when the answerability gate (``gate.py``) says the documents don't hold the answer.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from .errors import ProviderError
@@ -24,14 +21,6 @@ History = Sequence[Any]  # dicts {"role", "content"}, (role, content) pairs or C
 USER_ROLES = {"customer", "user", "human"}
 ASSISTANT_ROLES = {"assistant", "ai", "staff", "agent", "bot"}
 WORD = re.compile(r"[a-z0-9]+")
-STOPWORDS = set(
-    "a an the and or but if of to in on at for from by with about as is are was were be been being do does did "
-    "have has had i you he she it we they me my your our their its this that these those what which who whom how "
-    "when where why can could would should will shall may might must not no yes please there here than then so "
-    "just also any some all".split()
-)
-FOLLOW_UP_START = re.compile(r"^\s*(and|or|but|also|what about|how about|same for|what if)\b", re.I)
-FOLLOW_UP_WORDS = {"it", "its", "they", "them", "their", "that", "this", "those", "these", "there", "one", "ones"}
 
 
 def normalize_history(history: Optional[History]) -> List[Tuple[str, str]]:
@@ -54,31 +43,15 @@ def normalize_history(history: Optional[History]) -> List[Tuple[str, str]]:
     return turns
 
 
-def content_words(text: str) -> set:
-    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
-
-
-def heuristic_condense(turns: List[Tuple[str, str]], question: str) -> str:
-    """Without an LLM: a follow-up ("and for Europe?") borrows the previous question's words."""
-    previous = next((content for role, content in reversed(turns) if role == "user"), None)
-    if previous is None:
-        return question
-    words = WORD.findall(question.lower())
-    looks_like_follow_up = (
-        FOLLOW_UP_START.match(question) is not None
-        or len(words) <= 3
-        or (len(words) <= 8 and FOLLOW_UP_WORDS.intersection(words))
-    )
-    return f"{previous.strip()} {question.strip()}" if looks_like_follow_up else question
-
-
 def sources_for(hits: Sequence[Hit], used: Iterable[int]) -> List[Source]:
-    return [
-        Source(document_id=hits[i].document_id, title=hits[i].title, page=hits[i].page, chunk_id=hits[i].chunk_id,
-               score=hits[i].vector_score if hits[i].vector_score is not None else hits[i].score,
-               snippet=_snippet(hits[i].text))
-        for i in used
-    ]
+    """One source per (document, page) among the ``used`` hits, in the order given."""
+    sources: dict = {}
+    for i in used:
+        hit = hits[i]
+        sources.setdefault((hit.document_id, hit.page), Source(
+            document_id=hit.document_id, title=hit.title, page=hit.page, chunk_id=hit.chunk_id,
+            score=hit.vector_score if hit.vector_score is not None else hit.score, snippet=_snippet(hit.text)))
+    return list(sources.values())
 
 
 def _snippet(text: str, limit: int = 240) -> str:
@@ -93,87 +66,18 @@ def is_fallback(text: str, fallback: str) -> bool:
     return bool(expected) and (reply == expected or reply.startswith(expected[: max(20, len(expected) // 2)]))
 
 
-# --------------------------------------------------------------------------- extractive
+# ------------------------------------------------------------------------------ sentences
 _sentence_splitter: Optional[Callable[[str], List[str]]] = None
 
 
 def split_sentences(text: str) -> List[str]:
+    """Sentences of one line of a chunk (chunks hold one paragraph or list item per line)."""
     global _sentence_splitter
     if _sentence_splitter is None:
         from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
 
         _sentence_splitter = split_by_sentence_tokenizer()  # NLTK punkt, shipped with llama-index
-    sentences = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        block: List[str] = []
-        for line in (line.strip() for line in paragraph.splitlines()):
-            if not line:
-                continue
-            if _is_heading(line):  # a heading is not the start of the next sentence
-                sentences.extend(_split_block(block))
-                block = []
-                continue
-            block.append(line)
-        sentences.extend(_split_block(block))
-    return sentences
-
-
-def _is_heading(line: str) -> bool:
-    return len(line.split()) <= 6 and not re.search(r"[.!?:;,]$", line) and line[:1].isupper()
-
-
-def _split_block(lines: List[str]) -> List[str]:
-    if not lines:
-        return []
-    return [s.strip() for s in _sentence_splitter(" ".join(lines)) if s.strip()]
-
-
-@dataclass
-class ExtractiveSynthesizer:
-    """Answer with the retrieved sentences closest to the question, cited by source number."""
-
-    embed_model: BaseEmbedding
-    max_sentences: int = 3
-    max_words: int = 90
-    keep_ratio: float = 0.85  # keep further sentences scoring at least this share of the best
-
-    def compose(self, question: str, question_embedding: List[float], hits: Sequence[Hit]) -> Tuple[str, List[int]]:
-        candidates: List[Tuple[int, int, str]] = []  # (hit index, position, sentence)
-        for hit_index, hit in enumerate(hits):
-            for position, sentence in enumerate(split_sentences(hit.text)):
-                if len(WORD.findall(sentence)) >= 4:
-                    candidates.append((hit_index, position, sentence))
-        if not candidates:
-            return "", []
-        vectors = np.array(self.embed_model.get_text_embedding_batch([c[2] for c in candidates]), dtype=np.float32)
-        similarity = vectors @ np.array(question_embedding, dtype=np.float32)
-        query_words = content_words(question)
-        scores = []
-        for (hit_index, _, sentence), sim in zip(candidates, similarity):
-            overlap = len(query_words & content_words(sentence)) / len(query_words) if query_words else 0.0
-            scores.append(float(sim) + 0.15 * overlap + 0.03 / (hit_index + 1))
-        ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
-        best = scores[ranked[0]]
-        chosen, words = [], 0
-        for i in ranked:
-            length = len(candidates[i][2].split())
-            if chosen and (scores[i] < self.keep_ratio * best or words + length > self.max_words):
-                continue
-            chosen.append(i)
-            words += length
-            if len(chosen) == self.max_sentences:
-                break
-        chosen.sort(key=lambda i: (candidates[i][0], candidates[i][1]))
-        used_hits = list(dict.fromkeys(candidates[i][0] for i in chosen))
-        number = {hit_index: n for n, hit_index in enumerate(used_hits, start=1)}
-        parts: List[str] = []
-        for j, i in enumerate(chosen):
-            hit_index, _, sentence = candidates[i]
-            parts.append(sentence)
-            last_of_group = j == len(chosen) - 1 or candidates[chosen[j + 1]][0] != hit_index
-            if last_of_group:
-                parts.append(f"[{number[hit_index]}]")
-        return " ".join(parts), used_hits
+    return [s.strip() for s in _sentence_splitter(" ".join(text.split())) if s.strip()]
 
 
 # --------------------------------------------------------------------------------- LLM

@@ -7,15 +7,18 @@ import logging
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Union
 
 from .answering import (
-    ExtractiveSynthesizer, LLMSynthesizer, StreamingAnswer, heuristic_condense, is_fallback, normalize_history,
-    sources_for, word_deltas,
+    LLMSynthesizer, StreamingAnswer, is_fallback, normalize_history, sources_for, split_sentences, word_deltas,
 )
+from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
+from .followups import Search, plan_searches
+from .gate import LOCAL_GATE, Signals, lexical_signals
 from .errors import DocumentNotFoundError, RagEngineError
 from .chunking import build_nodes
 from .ingestion import ProgressCallback, Stopwatch, embed_chunks
@@ -60,7 +63,7 @@ class KnowledgeBase:
         )
         self.store.setup()
         self.reranker = CrossEncoderReranker(self.settings.reranker_model) if self.settings.reranker_model else None
-        self.extractive = ExtractiveSynthesizer(self.embed_model)
+        self.composer = ExtractiveComposer(self.embed_model, split_sentences)
         self.synthesizer = LLMSynthesizer(self.llm) if self.llm is not None else None
 
     @classmethod
@@ -166,7 +169,8 @@ class KnowledgeBase:
         return self.retriever(tenant_id, top_k=top_k, mode=mode).search(clean_query(query)).hits
 
     # ------------------------------------------------------------------ answering
-    def _prepare(self, tenant_id: str, question: str, history) -> tuple:
+    def _prepare(self, tenant_id: str, question: str, history) -> "Prepared":
+        """Condense or plan the searches, retrieve, compose (offline) and decide answerability."""
         validate_tenant(tenant_id)
         question = clean_query(question or "")
         if not question.strip():
@@ -174,13 +178,44 @@ class KnowledgeBase:
         turns = normalize_history(history)
         if turns and self.synthesizer is not None:
             standalone = self.synthesizer.condense(turns, question)
+            searches = [Search(standalone, 1.0)]
         else:
-            standalone = heuristic_condense(turns, question)
-        embedding = self.embed_model.get_query_embedding(standalone)
-        result: RetrievalResult = self.retriever(tenant_id, top_k=self.settings.max_context_chunks).search(
-            standalone, embedding)
-        answerable = bool(result.hits) and result.best_similarity >= self.settings.answer_min_score
-        return turns, standalone, embedding, result, answerable
+            searches, standalone = plan_searches(turns, question)
+        hits, similarity, agreement, embedding = self._search_all(tenant_id, searches, standalone)
+        composition = self.composer.compose(standalone, embedding, hits, value_question=question) if hits else \
+            Composition("", [], -1.0)
+        n, lexemes = self.store.term_statistics(tenant_id, standalone)
+        coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits)
+        signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score)
+        answerable = bool(hits) and self._answerable(signals)
+        return Prepared(turns, standalone, hits, signals, answerable, composition)
+
+    def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
+        """Run each search, fuse their hits by weight; signals come from the standalone question's search."""
+        retriever = self.retriever(tenant_id, top_k=self.settings.max_context_chunks)
+        embeddings = self.embed_model.get_text_embedding_batch([s.query for s in searches]) \
+            if len(searches) > 1 else [self.embed_model.get_query_embedding(searches[0].query)]
+        scores: dict = {}
+        by_id: dict = {}
+        similarity, agreement, standalone_embedding = -1.0, 0.0, embeddings[0]
+        total = sum(s.weight for s in searches) or 1.0
+        for search, embedding in zip(searches, embeddings):
+            result: RetrievalResult = retriever.search(search.query, embedding)
+            if search.query == standalone:
+                similarity, agreement, standalone_embedding = result.best_similarity, result.agreement, embedding
+            for hit in result.hits:
+                scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + search.weight * hit.score / total
+                by_id.setdefault(hit.chunk_id, hit)
+        ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
+        hits = [by_id[c] for c in ordered[: self.settings.max_context_chunks]]
+        return hits, similarity, agreement, standalone_embedding
+
+    def _answerable(self, signals: Signals) -> bool:
+        if self.settings.min_score is not None:  # an operator's explicit threshold wins
+            return signals.similarity >= self.settings.min_score
+        if self.settings.embed_provider != "local":  # the calibrated gate is the local model's
+            return signals.similarity >= self.settings.answer_min_score
+        return LOCAL_GATE.answerable(signals)
 
     def answer(self, tenant_id: str, question: str, *, history=None, company_name: str = "",
                personality: str = "", fallback_message: Optional[str] = None) -> Answer:
@@ -195,25 +230,27 @@ class KnowledgeBase:
         Retrieval (and the answerability gate) run now; generation runs as you iterate.
         """
         fallback = (fallback_message or "").strip() or self.settings.fallback_message
-        turns, standalone, embedding, result, answerable = self._prepare(tenant_id, question, history)
-        hits = result.hits
-        if not answerable:
-            return StreamingAnswer(word_deltas(fallback), lambda text: ([], False), question=standalone)
+        prepared = self._prepare(tenant_id, question, history)
+        declined = StreamingAnswer(word_deltas(fallback), lambda _: ([], False), question=prepared.standalone)
+        if not prepared.answerable:
+            return declined
         if self.synthesizer is None:
-            text, used = self.extractive.compose(standalone, embedding, hits)
-            if not text:
-                return StreamingAnswer(word_deltas(fallback), lambda _: ([], False), question=standalone)
-            return StreamingAnswer(word_deltas(text), lambda _: (sources_for(hits, used), True), question=standalone)
+            composition = prepared.composition
+            if not composition.text:
+                return declined
+            return StreamingAnswer(word_deltas(composition.text), lambda _: (composition.sources, True),
+                                   question=prepared.standalone)
 
-        messages = self.synthesizer.messages(question if not turns else standalone, hits, turns, company_name,
-                                             personality, fallback)
+        hits = prepared.hits
+        messages = self.synthesizer.messages(question if not prepared.turns else prepared.standalone, hits,
+                                             prepared.turns, company_name, personality, fallback)
 
         def finish(text: str):
             if is_fallback(text, fallback):
                 return [], False
             return sources_for(hits, LLMSynthesizer.cited(text, len(hits))), True
 
-        return StreamingAnswer(self.synthesizer.stream(messages), finish, question=standalone)
+        return StreamingAnswer(self.synthesizer.stream(messages), finish, question=prepared.standalone)
 
     def query_engine(self, tenant_id: str, **kwargs: Any):
         """A LlamaIndex RetrieverQueryEngine over one tenant (needs an LLM provider configured)."""
@@ -236,3 +273,13 @@ class KnowledgeBase:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass
+class Prepared:
+    turns: list
+    standalone: str
+    hits: List[Hit]
+    signals: Signals
+    answerable: bool
+    composition: Composition

@@ -31,6 +31,7 @@ FUSIONS = ("score", "rrf")
 class RetrievalResult:
     hits: List[Hit]
     best_similarity: float  # the best cosine similarity of the vector leg (-1 when it found nothing)
+    agreement: float = 0.0  # 1 when the fused best passage is among the first three of both legs
 
 
 def _hit(row: ChunkRow, score: float, vector_score=None, text_score=None) -> Hit:
@@ -124,7 +125,9 @@ class HybridRetriever(BaseRetriever):
         if self.reranker is not None and hits:
             hits = self.reranker.rerank(query, hits)
         best = max((r.score for r in vector_rows), default=-1.0)
-        return RetrievalResult(hits=hits[: self.top_k], best_similarity=best)
+        top_of_both = {r.node_id for r in vector_rows[:3]} & {r.node_id for r in text_rows[:3]}
+        agreement = 1.0 if hits and hits[0].chunk_id in top_of_both else 0.0
+        return RetrievalResult(hits=hits[: self.top_k], best_similarity=best, agreement=agreement)
 
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
         result = self.search(query_bundle.query_str, query_bundle.embedding)

@@ -436,6 +436,22 @@ class ChunkStore:
             rows = conn.execute(sa.text(sql), params).all()
         return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
 
+    def term_statistics(self, tenant_id: str, query: str, cap: int = 1000) -> tuple[int, dict[str, int]]:
+        """(chunks in the tenant, {lexeme of ``query``: chunks holding it}) — what idf needs.
+
+        Counts stop at ``cap``: beyond it a word is common and its idf nearly nil, and a common
+        word on a large tenant must not cost a scan of its postings.
+        """
+        validate_tenant(tenant_id)
+        sql = f"""
+            SELECT q.lexeme,
+                   (SELECT count(*) FROM (SELECT 1 FROM {self.postings} p
+                                          WHERE p.tenant_id = :t AND p.lexeme = q.lexeme LIMIT :cap) hits) AS df
+            FROM unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS q(lexeme)"""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), {"t": tenant_id, "query": query, "cap": int(cap)}).all()
+        return self.tenant_chunk_count(tenant_id), {r.lexeme: int(r.df) for r in rows}
+
     def bulk_insert_vectors(self, tenant_id: str, document_id: str, title: str,
                             items: Iterable[tuple[str, str, Sequence[float]]]) -> int:
         """Write precomputed (node_id, text, embedding) rows as one document (benchmarks, tests)."""

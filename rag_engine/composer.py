@@ -1,0 +1,260 @@
+"""The offline answer: the retrieved sentences that answer the question, composed to read well.
+
+Without a generative model the answer is made of the documents' own sentences, so the work
+is in choosing and arranging them: sentences scored against the question (embedding
+similarity with their section as context, shared words, the passage's rank, and for "how
+much / how long / when / how many" questions whether they hold such a value); repeated and
+near-repeated sentences (overlapping chunks of one page) dropped; a figure keeps its label
+(the heading it sits under); a list's intro brings its items as a Markdown list; up to about
+90 words. Each part is cited by the (document, page) it came from, numbered as cited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from .chunking import CONTEXT_SEPARATOR
+from .text import content_words, stems
+from .types import Hit, Source
+
+VALUE = {
+    "money": re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|usd|percent|%)", re.I),
+    "time": re.compile(r"\b\d+\s*(?:-\s*\d+\s*)?(?:business\s+|calendar\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?)\b"
+                       r"|\b(?:daily|weekly|monthly|annually|yearly|per\s+(?:day|week|month|year))\b", re.I),
+    "date": re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
+                       r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\d{1,2}\s*(?:am|pm)|\d{4})\b", re.I),
+    "count": re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve)\b", re.I),
+}
+QUESTION_VALUE = [
+    (re.compile(r"\bhow\s+much\b|\bcost|\bprice|\bpay\b|\bfee|\bcopay|\bdeductible|\breimburs|\bmoney\b|\bamount\b", re.I), "money"),
+    (re.compile(r"\bhow\s+(?:long|soon|often)\b|\bdeadline\b|\bwithin\b", re.I), "time"),
+    (re.compile(r"\bwhen\b|\bwhat\s+(?:time|date|day)\b|\bhours\b|\bopen\b", re.I), "date"),
+    (re.compile(r"\bhow\s+many\b|\bnumber\s+of\b|\blimit\b", re.I), "count"),
+]
+NUMBER = re.compile(r"\d")
+URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
+LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
+
+
+@dataclass
+class Unit:
+    hit: int
+    line: int
+    order: int
+    kind: str  # sentence | item | row
+    text: str
+    page: Optional[int]
+    section: str
+    score: float = 0.0
+    items: List["Unit"] = field(default_factory=list)  # a list intro's items
+    parent: Optional["Unit"] = None  # an item's intro ("PerksPlus covers … including:")
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split()) + sum(len(i.text.split()) for i in self.items)
+
+
+def value_kinds(question: str) -> List[str]:
+    return [kind for pattern, kind in QUESTION_VALUE if pattern.search(question)]
+
+
+def units_of(hits: Sequence[Hit], split_sentences: Callable[[str], List[str]]) -> List[Unit]:
+    units: List[Unit] = []
+    for h, hit in enumerate(hits):
+        last_sentence: Optional[Unit] = None
+        for line_number, line in enumerate(hit.text.split("\n")):
+            line = line.strip()
+            if not line:
+                continue
+            page = hit.pages[line_number] if hit.pages and line_number < len(hit.pages) else hit.page
+            if line.startswith("- "):
+                unit = Unit(h, line_number, len(units), "item", line[2:].strip(), page, hit.section)
+                if last_sentence is not None and LIST_INTRO.search(last_sentence.text):
+                    last_sentence.items.append(unit)
+                    unit.parent = last_sentence
+                units.append(unit)
+                continue
+            kind = "row" if re.match(r"^[^:;]{1,40}: ", line) and "; " in line else "sentence"
+            pieces = [line] if kind == "row" else split_sentences(line)
+            for piece in pieces:
+                piece = piece.strip()
+                if piece:
+                    last_sentence = Unit(h, line_number, len(units), kind, piece, page, hit.section)
+                    units.append(last_sentence)
+    return units
+
+
+def _signature(text: str) -> frozenset:
+    return frozenset(stems(text))
+
+
+def _near_duplicate(a: frozenset, b: frozenset) -> bool:
+    if not a or not b:
+        return a == b
+    overlap = len(a & b)
+    return overlap / len(a | b) >= 0.8 or overlap / min(len(a), len(b)) >= 0.95
+
+
+def _label(unit: Unit) -> str:
+    """A figure keeps its label: "Out-of-network: $50 primary care" when the sentence doesn't say it."""
+    leaf = unit.section.split(CONTEXT_SEPARATOR)[-1].strip() if unit.section else ""
+    if not leaf or not NUMBER.search(unit.text) or unit.kind == "row":
+        return unit.text
+    if set(content_words(leaf)) <= set(content_words(unit.text)) or len(unit.text.split()) > 14:
+        return unit.text
+    return f"{leaf}: {unit.text}"
+
+
+@dataclass
+class Composition:
+    text: str
+    sources: List[Source]
+    best_score: float  # the chosen opening sentence's similarity to the question (-1: nothing usable)
+
+
+class ExtractiveComposer:
+    """Compose an answer of at most ``max_words`` words from the best sentences of ``hits``."""
+
+    def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
+                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.8):
+        self.embed_model = embed_model
+        self.split_sentences = split_sentences
+        self.max_words = max_words
+        self.max_parts = max_parts
+        self.keep_ratio = keep_ratio
+
+    def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
+              wanted: Optional[List[str]] = None) -> List[Unit]:
+        """Every usable unit of ``hits``, scored against the question, best first, repeats removed."""
+        units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
+        if not units:
+            return []
+        texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section else u.text for u in units]
+        vectors = np.array(self.embed_model.get_text_embedding_batch(texts), dtype=np.float32)
+        similarity = vectors @ np.array(question_embedding, dtype=np.float32)
+        query_words = set(stems(question))
+        wanted = value_kinds(question) if wanted is None else wanted
+        for unit, sim in zip(units, similarity):
+            words = set(stems(f"{unit.section} {unit.text}"))
+            overlap = len(query_words & words) / len(query_words) if query_words else 0.0
+            value = 0.08 if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0
+            unit.score = float(sim) + 0.15 * overlap + value + 0.04 / (unit.hit + 1)
+        ranked = sorted(units, key=lambda u: (-u.score, u.order))
+        kept: List[Unit] = []
+        signatures: List[frozenset] = []
+        for unit in ranked:
+            signature = _signature(unit.text)
+            if any(_near_duplicate(signature, s) for s in signatures):
+                continue
+            signatures.append(signature)
+            kept.append(unit)
+        return kept
+
+    @staticmethod
+    def _usable(unit: Unit) -> bool:
+        words = unit.text.split()
+        if URLISH.match(unit.text.strip()):
+            return False
+        if unit.kind == "sentence":
+            # Bare headings and fragments are not sentences an answer can quote.
+            return len(words) >= 4 and not (len(words) <= 8 and not re.search(r"[.!?:;]$", unit.text))
+        return len(words) >= 1
+
+    def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
+                value_question: Optional[str] = None) -> Composition:
+        """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones."""
+        wanted = value_kinds(value_question or question)
+        ranked = self.score(question, question_embedding, hits, wanted)
+        if not ranked:
+            return Composition("", [], -1.0)
+        best = ranked[0].score
+        chosen: List[Unit] = []
+        used_ids = set()
+        words = 0
+        for unit in ranked:
+            if id(unit) in used_ids:
+                continue
+            if chosen and unit.score < self.keep_ratio * best:
+                continue
+            if unit.parent is not None and id(unit.parent) not in used_ids:
+                # An item is read with its list's intro: "covers …, including: - Gym memberships".
+                parent = unit.parent
+                others = [i for i in parent.items if i is not unit and id(i) not in used_ids]
+                parent.items = [unit] + others[:7]
+                parent.items.sort(key=lambda i: i.order)
+                unit = parent
+            elif unit.items:
+                unit.items = [i for i in unit.items if id(i) not in used_ids][:8]
+            if chosen and words + unit.words > self.max_words:
+                continue
+            used_ids.update(id(i) for i in unit.items)
+            chosen.append(unit)
+            used_ids.add(id(unit))
+            words += unit.words
+            if len(chosen) == self.max_parts or words >= self.max_words:
+                break
+        if len(chosen) > 1 and not wanted:
+            # Without a value asked for, parts of one passage read best in the document's order.
+            first = chosen[0]
+            rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
+            chosen = [first] + rest
+        return self._render(chosen, hits, best)
+
+    def _render(self, chosen: List[Unit], hits: Sequence[Hit], best: float) -> Composition:
+        numbers: Dict[Tuple[str, Optional[int]], int] = {}
+        sources: List[Source] = []
+
+        def cite(unit: Unit) -> int:
+            hit = hits[unit.hit]
+            key = (hit.document_id, unit.page)
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                sources.append(Source(document_id=hit.document_id, title=hit.title, page=unit.page,
+                                      chunk_id=hit.chunk_id,
+                                      score=hit.vector_score if hit.vector_score is not None else hit.score,
+                                      snippet=_snippet(unit.text if not unit.items else
+                                                       unit.text + " " + "; ".join(i.text for i in unit.items))))
+            return numbers[key]
+
+        paragraphs: List[str] = []
+        loose_items: List[str] = []
+        for unit in chosen:
+            if unit.kind == "item" and not unit.items:
+                loose_items.append(f"- {unit.text} [{cite(unit)}]")
+                continue
+            if loose_items:
+                paragraphs.append("\n".join(loose_items))
+                loose_items = []
+            number = cite(unit)
+            text = _label(unit)
+            if unit.items:
+                item_lines = "\n".join(f"- {i.text}" for i in unit.items)
+                paragraphs.append(f"{text} [{number}]\n{item_lines}")
+            else:
+                paragraphs.append(f"{text} [{number}]")
+        if loose_items:
+            paragraphs.append("\n".join(loose_items))
+        text = _join_paragraphs(paragraphs)
+        return Composition(text, sources, best)
+
+
+def _join_paragraphs(paragraphs: List[str]) -> str:
+    out = ""
+    for paragraph in paragraphs:
+        if not out:
+            out = paragraph
+        elif "\n" in paragraph or "\n" in out.split("\n\n")[-1] or paragraph.startswith("- "):
+            out += "\n\n" + paragraph
+        else:
+            out += " " + paragraph
+    return out
+
+
+def _snippet(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

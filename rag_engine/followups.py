@@ -1,0 +1,95 @@
+"""Follow-up questions without an LLM: which searches to run for the customer's last turn.
+
+Every turn with history is searched several ways and the results fused (see
+``KnowledgeBase._retrieve``): the last turn alone, the last turn joined with the previous
+customer turn(s), and the last turn joined with the assistant's previous answer (which names
+what "it" or "that" refers to). How much each search weighs depends on how self-contained the
+last turn is. A correction ("I mean the Standard plan") replaces the earlier question's subject.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+PRONOUNS = {"it", "its", "it's", "they", "them", "their", "that", "this", "those", "these", "there", "one", "ones",
+            "he", "she", "him", "her", "same", "which", "such"}
+FOLLOW_UP_START = re.compile(
+    r"^\s*(and|or|but|also|so|then|what about|how about|same for|what if|is that|are those|does that|do they|"
+    r"does it|is it|i'?m confused|sorry|wait|ok(ay)?|really|why)\b", re.I)
+CORRECTION = re.compile(
+    r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+(?:mean|meant)|i\s+was\s+asking\s+about|"
+    r"i'?m\s+asking\s+about|not\s+that[,;]?\s+(?:i\s+mean\s+)?)\s*(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
+ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?P<subject>.+?)[?.!]*\s*$", re.I)
+STOP = set("a an the of to in on at for from by with about as is are was were be do does did i you me my your "
+           "our we it its and or but what which who how when where why can could would should will please".split())
+
+
+@dataclass(frozen=True)
+class Search:
+    query: str
+    weight: float
+
+
+def is_self_contained(question: str) -> bool:
+    words = [w.lower() for w in WORD.findall(question)]
+    content = [w for w in words if w not in STOP and w not in PRONOUNS]
+    if FOLLOW_UP_START.match(question) or CORRECTION.match(question):
+        return False
+    if len(content) <= 2:
+        return False
+    return not (len(words) <= 10 and PRONOUNS.intersection(words))
+
+
+def replace_subject(previous: str, subject: str) -> str:
+    """"What is the deductible for Northwind Health Plus?" + "Standard plan" → "... for Standard plan?"."""
+    names = list(re.finditer(r"(?<!^)(?<![.?!] )\b([A-Z][\w’'-]*(?:\s+(?:[A-Z][\w’'-]*|of|and|&))*)", previous))
+    names = [m for m in names if m.group(1).lower() not in STOP]
+    if names:
+        longest = max(names, key=lambda m: len(m.group(1)))
+        return previous[:longest.start(1)] + subject + previous[longest.end(1):]
+    return f"{previous.rstrip(' ?.!')} {subject}?"
+
+
+def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:
+    """The searches for ``question`` after ``turns`` [(role, content)], and the standalone question.
+
+    The standalone question is what the gate and the composer read: the last turn when it
+    stands on its own, else the last turn with the earlier question it continues.
+    """
+    users = [content.strip() for role, content in turns if role == "user"]
+    assistant = next((content.strip() for role, content in reversed(turns) if role == "assistant"), None)
+    if not users:
+        return [Search(question, 1.0)], question
+    previous = users[-1]
+    if not is_self_contained(previous) and len(users) > 1:
+        previous = f"{users[-2]} {previous}"  # the previous turn was itself a follow-up
+    correction = CORRECTION.match(question) or ELLIPSIS.match(question)
+    if correction:
+        subject = correction.group("subject").strip()
+        if subject[:1].isupper():  # a name replaces the name asked about before
+            rewritten = replace_subject(users[-1] if is_self_contained(users[-1]) else previous, subject)
+        else:  # "what about specialists?": the same question, about something else as well
+            rewritten = f"{previous.rstrip(' ?.!')} {subject}?"
+        return [Search(rewritten, 1.0), Search(f"{previous} {question}", 0.5)], rewritten
+    joined = f"{previous} {question}"
+    if is_self_contained(question):
+        searches = [Search(question, 1.0), Search(joined, 0.5)]
+        standalone = question
+    else:
+        searches = [Search(question, 0.4), Search(joined, 1.0)]
+        standalone = joined
+    if assistant:
+        searches.append(Search(f"{_first_words(assistant, 60)} {question}", 0.3 if is_self_contained(question) else 0.6))
+    return searches, standalone
+
+
+def _first_words(text: str, limit: int) -> str:
+    text = re.sub(r"\[\d+\]", " ", text)
+    return " ".join(text.split()[:limit])
+
+
+def last_user_turn(turns: List[Tuple[str, str]]) -> Optional[str]:
+    return next((content for role, content in reversed(turns) if role == "user"), None)

@@ -1,0 +1,40 @@
+"""Words of a text as the full-text index sees them: lower case, stop words out, stemmed.
+
+The same Snowball (Porter2) English stemmer as PostgreSQL's ``english`` configuration, so
+a question's words can be matched against passages in Python as they are in SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import List
+
+WORD = re.compile(r"[a-z0-9]+(?:[’'][a-z]+)?")
+STOPWORDS = frozenset(
+    "a an the and or but if of to in on at for from by with about as is are was were be been being do does did "
+    "have has had i you he she it we they me my your our their its this that these those what which who whom how "
+    "when where why can could would should will shall may might must not no yes please there here than then so "
+    "just also any some all am i'm it's get got give gives tell know need want like into over under per "
+    "us them him her his hers ours yours theirs very much many more most such only own same too s t".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    from nltk.stem.snowball import SnowballStemmer  # pure Python; nltk ships with llama-index-core
+
+    return SnowballStemmer("english")
+
+
+@lru_cache(maxsize=50000)
+def stem(word: str) -> str:
+    return _stemmer().stem(word)
+
+
+def content_words(text: str) -> List[str]:
+    return [w for w in WORD.findall(text.lower().replace("’", "'")) if w not in STOPWORDS and len(w) > 1]
+
+
+def stems(text: str) -> List[str]:
+    return [stem(w) for w in content_words(text)]

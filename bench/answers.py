@@ -175,22 +175,26 @@ DUPLICATE_MIN_WORDS = 4
 
 
 def answer_sentences(text: str) -> List[List[str]]:
-    """The answer's sentences as word lists (citations dropped; fragments under 4 words skipped)."""
+    """The answer's sentences (and list items) as word lists, citations dropped."""
     out = []
     for sentence in _SENTENCE_END.split(_CITATION.sub(" ", text)):
         tokens = _WORD.findall(normalize(sentence))
-        if len(tokens) >= DUPLICATE_MIN_WORDS:
+        if len(tokens) >= 2:
             out.append(tokens)
     return out
 
 
 def duplicated_sentences(text: str) -> Optional[Tuple[str, str]]:
-    """Two sentences of the answer that say the same (Jaccard >= 0.9 on word sets, or one's words
-    contained in the other's as a run), or None."""
+    """Two sentences of the answer that say the same, or None: identical words, or (both of at
+    least 4 words) Jaccard >= 0.9 on word sets, or one's words contained in the other's as a run."""
     sentences = answer_sentences(text)
     for i in range(len(sentences)):
         for j in range(i + 1, len(sentences)):
             a, b = sentences[i], sentences[j]
+            if a == b:
+                return " ".join(a), " ".join(b)
+            if min(len(a), len(b)) < DUPLICATE_MIN_WORDS:
+                continue
             sa, sb = set(a), set(b)
             jaccard = len(sa & sb) / len(sa | sb)
             short, long_ = (a, b) if len(a) <= len(b) else (b, a)

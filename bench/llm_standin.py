@@ -37,7 +37,7 @@ STOPWORDS = set(
     "have has had i you he she it we they me my your our their its this that these those what which who whom how "
     "when where why can could would should will shall may might must not no yes please there here than then so "
     "just also any some all get got much many there one ones mean meant sorry actually confused exactly sure "
-    "like only tell know".split()
+    "like only tell know per".split()
 )
 FOLLOW_UP_START = re.compile(r"^\s*(and|or|but|also|what about|how about|same for|what if|so|wait|"
                              r"sorry|no|actually|i mean|i meant|i'm|just to)\b", re.I)
@@ -57,9 +57,11 @@ def content_words(text: str) -> set:
 
 
 def _stem(word: str) -> str:
-    for suffix in ("ies", "es", "s"):
-        if len(word) > 4 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    """Plural/verb -s only ("takes" = "take", "policies" = "policy")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
     return word
 
 
@@ -79,7 +81,7 @@ def condense(prompt: str) -> str:
 
 def looks_like_follow_up(message: str) -> bool:
     tokens = words(message)
-    return (FOLLOW_UP_START.match(message) is not None or len(tokens) <= 4
+    return (FOLLOW_UP_START.match(message) is not None or len(tokens) <= 6
             or (len(tokens) <= 10 and bool(PRONOUNS.intersection(tokens))))
 
 
@@ -112,7 +114,9 @@ def sentences(text: str) -> List[str]:
 
 
 def answer(messages: List[dict]) -> str:
-    """The 1-2 best-overlapping context sentences with [n] citations, else the fallback sentence."""
+    """The 1-2 context sentences sharing the most words with the last user message, each with its
+    [n] citation; the fallback sentence when the best shares fewer than 2 words or under 40% of
+    the message's content words."""
     system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
     question = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
     fallback = fallback_sentence(system) or "I don't know."
@@ -133,7 +137,7 @@ def answer(messages: List[dict]) -> str:
         if candidate[0] >= max(MIN_OVERLAP_WORDS, 0.8 * best[0]) and candidate[4] != best[4]:
             chosen.append(candidate)
             break
-    return " ".join(f"{sentence} [{number}]" for _, _, _, number, sentence in chosen)
+    return " ".join(f"{sentence} [{number}]" for *_, number, sentence in chosen)
 
 
 def reply(body: dict) -> Tuple[str, str]:

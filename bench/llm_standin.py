@@ -45,7 +45,7 @@ PRONOUNS = {"it", "its", "they", "them", "their", "that", "this", "those", "thes
             "he", "she", "his", "her"}
 CONTEXT_BLOCK = re.compile(r"(?m)^\[(\d+)\] \(([^)\n]*)\)\n")
 MIN_OVERLAP_WORDS = 2
-MIN_OVERLAP_SHARE = 0.4
+MIN_OVERLAP_SHARE = 0.3
 
 
 def words(text: str) -> List[str]:
@@ -115,7 +115,7 @@ def sentences(text: str) -> List[str]:
 
 def answer(messages: List[dict]) -> str:
     """The 1-2 context sentences sharing the most words with the last user message, each with its
-    [n] citation; the fallback sentence when the best shares fewer than 2 words or under 40% of
+    [n] citation; the fallback sentence when the best shares fewer than 2 words or under 30% of
     the message's content words."""
     system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
     question = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")

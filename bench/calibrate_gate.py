@@ -1,184 +1,125 @@
-"""Calibrate the answerability gate (``Settings.answer_min_score``) on data.
+"""Fit the answerability gate (``rag_engine/gate.py``) on the answer benchmark's train split.
 
-    python -m bench.calibrate_gate [--pdfs DIR] [--questions ground_truth.jsonl] [--scifact DIR]
+    python -m bench.calibrate_gate [--signals cache.json] [--recall 0.97]
 
-Answerable: the 50 Contoso questions (``ground_truth.jsonl``; every one is answered in the 6
-PDFs). Unanswerable for that tenant: ``bench/unanswerable_contoso.jsonl`` (52 customer
-questions the PDFs do not answer: off-topic shop/IT/travel questions and near-domain HR
-questions such as holidays, 401(k) or parking), plus optionally SciFact TRAIN claims as extra,
-easy negatives. The gate statistic is what ``KnowledgeBase._prepare`` compares with the
-threshold: ``RetrievalResult.best_similarity``, the best cosine similarity of the vector leg.
-
-The chosen threshold maximises balanced accuracy ((answerable recall + unanswerable recall) / 2)
-on answerable vs. the written unanswerable questions; among the thresholds that reach it, the
-lowest (rounded up to 0.01; when in doubt, answer; ``--tie middle`` takes the midpoint). The
-highest threshold that keeps >= 95% answerable recall is printed too.
+For every item of the train split (answerable Contoso questions and conversations, questions
+the documents cannot answer, the demo company's items) it computes the gate's signals exactly
+as ``KnowledgeBase._prepare`` does, fits a logistic regression (L2, plain gradient descent on
+NumPy), and picks the decision threshold that declines the most unanswerable questions while
+still answering at least ``--recall`` of the answerable ones (a wrongly declined question is a
+customer left without an answer the documents hold). It prints the weights to paste into
+``LOCAL_GATE`` and the decision's confusion on both splits; only train is used to fit.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import random
-import statistics
-import sys
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
-HERE = Path(__file__).parent
-DEFAULT_PDFS = Path("/work/shared/data/contoso/pdfs")
-DEFAULT_QUESTIONS = Path("/work/shared/data/contoso/ground_truth.jsonl")
-DEFAULT_NEGATIVES = HERE / "unanswerable_contoso.jsonl"
+import numpy as np
+
+from bench.answers import SETS, TABLE, ingest_tenants, load_set
 
 
-def read_questions(path: Path) -> List[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def signals_of(kb, items) -> List[Tuple[str, str, bool, List[float]]]:
+    rows = []
+    for item in items:
+        prepared = kb._prepare(item.tenant, item.question, list(item.history) or None)
+        rows.append((item.id, item.split, item.answerable, prepared.signals.as_list(), prepared.signals.exact_value))
+    return rows
 
 
-def confusion(pos: Sequence[float], neg: Sequence[float], threshold: float) -> dict:
-    tp = sum(s >= threshold for s in pos)
-    tn = sum(s < threshold for s in neg)
-    return {"tp": tp, "fn": len(pos) - tp, "tn": tn, "fp": len(neg) - tn,
-            "tpr": tp / len(pos), "tnr": tn / len(neg), "balanced_accuracy": (tp / len(pos) + tn / len(neg)) / 2}
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 0.01, steps: int = 20000, rate: float = 0.5) -> Tuple[np.ndarray, float]:
+    w, b = np.zeros(x.shape[1]), 0.0
+    pos_weight = (len(y) - y.sum()) / max(y.sum(), 1)  # balance the classes
+    sample = np.where(y == 1, pos_weight, 1.0)
+    sample = sample / sample.mean()
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(x @ w + b)))
+        g = (p - y) * sample
+        w -= rate * (x.T @ g / len(y) + l2 * w)
+        b -= rate * g.mean()
+    return w, b
 
 
-def best_plateau(pos: Sequence[float], neg: Sequence[float]) -> Tuple[float, float, dict]:
-    """(low, high, confusion): every threshold t with low < t <= high reaches the highest balanced
-    accuracy (the first such interval from below when several tie)."""
-    values = sorted(set(pos) | set(neg))
-    bounds = [values[0] - 1.0] + values  # t in (bounds[i], bounds[i+1]] all give the same confusion
-    best = None
-    for low, high in zip(bounds, bounds[1:]):
-        c = confusion(pos, neg, high)
-        if best is None or c["balanced_accuracy"] > best[2]["balanced_accuracy"] + 1e-12:
-            best = (low, high, c)
-    return best
+def choose_threshold(p: np.ndarray, y: np.ndarray, recall: float) -> float:
+    positives = np.sort(p[y == 1])
+    allowed = int(len(positives) * (1 - recall))
+    return float(positives[allowed]) - 1e-6 if len(positives) else 0.5
 
 
-def best_balanced(pos: Sequence[float], neg: Sequence[float], tie: str = "lowest") -> Tuple[float, dict]:
-    """The threshold with the highest balanced accuracy. Among the thresholds that reach it,
-    "lowest" takes the bottom of the interval, rounded up to 0.01 (answer when in doubt: a refused
-    answerable question is final, while an answered unanswerable one still meets the LLM's own
-    "say you don't know" instruction); "middle" takes its midpoint (the widest margin both ways)."""
-    low, high, _ = best_plateau(pos, neg)
-    if tie == "middle":
-        t = round((low + high) / 2, 2)
-    else:
-        t = math.floor(low * 100 + 1) / 100  # the first 0.01 step strictly above low
-    t = min(max(t, math.nextafter(low, 1.0)), high)
-    return t, confusion(pos, neg, t)
+def confusion(p: Sequence[float], y: Sequence[int], threshold: float) -> str:
+    p, y = np.asarray(p), np.asarray(y)
+    answered = int(((p >= threshold) & (y == 1)).sum())
+    declined = int(((p < threshold) & (y == 0)).sum())
+    return (f"answered {answered}/{int((y == 1).sum())} answerable, "
+            f"declined {declined}/{int((y == 0).sum())} unanswerable")
 
 
-def recall_threshold(pos: Sequence[float], neg: Sequence[float], recall: float = 0.95) -> Tuple[float, dict]:
-    """The highest threshold that still keeps ``recall`` of the answerable questions."""
-    ordered = sorted(pos)
-    allowed_misses = int(len(ordered) * (1 - recall) + 1e-9)
-    t = ordered[allowed_misses] - 1e-6
-    return t, confusion(pos, neg, t)
-
-
-def cross_validated(pos: Sequence[float], neg: Sequence[float], folds: int = 5, repeats: int = 20,
-                    seed: int = 0, tie: str = "lowest") -> float:
-    """Balanced accuracy of the chosen-threshold rule on held-out folds (how much the choice overfits)."""
-    rng = random.Random(seed)
-    scores = []
-    for _ in range(repeats):
-        p, n = list(pos), list(neg)
-        rng.shuffle(p)
-        rng.shuffle(n)
-        for f in range(folds):
-            p_test, n_test = p[f::folds], n[f::folds]
-            p_train = [x for i, x in enumerate(p) if i % folds != f]
-            n_train = [x for i, x in enumerate(n) if i % folds != f]
-            t, _ = best_balanced(p_train, n_train, tie)
-            scores.append(confusion(p_test, n_test, t)["balanced_accuracy"])
-    return statistics.fmean(scores)
-
-
-def gate_scores(kb, tenant: str, questions: Sequence[str]) -> List[float]:
-    # The engine's own gate path (condensing, embedding, retrieval), as answer() runs it.
-    return [kb._prepare(tenant, q, None)[3].best_similarity for q in questions]
-
-
-def _line(name: str, c: dict) -> str:
-    return (f"{name:<34} answerable {c['tp']:>3}/{c['tp'] + c['fn']:<3} answered (recall {c['tpr']:.2f}) | "
-            f"unanswerable {c['tn']:>3}/{c['tn'] + c['fp']:<3} refused (recall {c['tnr']:.2f}) | "
-            f"balanced accuracy {c['balanced_accuracy']:.3f}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pdfs", type=Path, default=DEFAULT_PDFS)
-    parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
-    parser.add_argument("--negatives", type=Path, default=DEFAULT_NEGATIVES)
-    parser.add_argument("--scifact", type=Path, default=Path("/work/shared/data/scifact"),
-                        help="a BEIR data set whose TRAIN queries serve as extra negatives ('' to skip)")
-    parser.add_argument("--scifact-count", type=int, default=100)
-    parser.add_argument("--table", default="bench_contoso")
-    parser.add_argument("--tenant", default="contoso")
-    parser.add_argument("--tie", choices=("lowest", "middle"), default="lowest",
-                        help="which threshold among those of maximal balanced accuracy (default: lowest)")
+    parser.add_argument("--signals", type=Path, help="cache of computed signals (read if present, else written)")
+    parser.add_argument("--recall", type=float, default=0.96)
     args = parser.parse_args(argv)
 
-    from rag_engine import KnowledgeBase
-    from rag_engine.settings import DEFAULT_MIN_SCORE
+    if args.signals and args.signals.exists():
+        rows = json.loads(args.signals.read_text())
+    else:
+        import logging
+        import warnings
 
-    kb = KnowledgeBase.from_env(table_name=args.table)
-    for pdf in sorted(args.pdfs.glob("*.pdf")):
-        r = kb.ingest(args.tenant, pdf)
-        print(f"ingest {pdf.name}: {r.status}, {r.chunk_count} chunks")
-    positives = [q["question"] for q in read_questions(args.questions)]
-    negatives = read_questions(args.negatives)
-    pos = gate_scores(kb, args.tenant, positives)
-    neg = gate_scores(kb, args.tenant, [q["question"] for q in negatives])
-    extra: List[float] = []
-    if str(args.scifact) and (args.scifact / "qrels" / "train.tsv").is_file():
-        from bench import beir
+        warnings.filterwarnings("ignore")
+        logging.getLogger("rag_engine").setLevel(logging.WARNING)
+        from rag_engine import KnowledgeBase, Settings
+        from rag_engine.database import embedded_server, sqlalchemy_url
 
-        claims = list(beir.load_beir(args.scifact, "train").queries.values())[: args.scifact_count]
-        extra = gate_scores(kb, args.tenant, claims)
+        url, tmp, server = os.environ.get("DATABASE_URL"), None, None
+        try:
+            if not url:
+                tmp = Path(tempfile.mkdtemp(prefix="bench-gate-"))
+                server = embedded_server(tmp / "pgdata")
+                url = sqlalchemy_url(server.get_uri())
+            kb = KnowledgeBase(Settings(database_url=url, table_name=TABLE))
+            ingest_tenants(kb, dict.fromkeys(tenant for _, tenant in SETS.values()))
+            rows = signals_of(kb, [item for name in SETS for item in load_set(name, "all")])
+            kb.close()
+        finally:
+            if server is not None:
+                server.cleanup()
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        if args.signals:
+            args.signals.write_text(json.dumps(rows))
 
-    def summary(name, xs):
-        xs = sorted(xs)
-        return (f"{name:<34} n={len(xs):<4} min {xs[0]:.3f}  p5 {xs[int(0.05 * (len(xs) - 1))]:.3f}  "
-                f"median {statistics.median(xs):.3f}  p95 {xs[int(0.95 * (len(xs) - 1))]:.3f}  max {xs[-1]:.3f}")
+    from rag_engine.gate import Signals
 
-    print(f"\ngate statistic: best cosine similarity of the vector leg (embed={kb.settings.embed_provider})")
-    print(summary("answerable (Contoso questions)", pos))
-    print(summary("unanswerable (written)", neg))
-    for kind in sorted({q.get("kind", "") for q in negatives}):
-        print(summary(f"  of which {kind}", [s for s, q in zip(neg, negatives) if q.get("kind", "") == kind]))
-    if extra:
-        print(summary(f"unanswerable (SciFact train claims)", extra))
-
-    low, high, c_best = best_plateau(pos, neg)
-    chosen, _ = best_balanced(pos, neg, args.tie)
-    middle, _ = best_balanced(pos, neg, "middle")
-    t_rec, c_rec = recall_threshold(pos, neg, 0.95)
-    print()
-    print(f"max balanced accuracy {c_best['balanced_accuracy']:.3f} for any threshold in ({low:.4f}, {high:.4f}]; "
-          f"chosen ({args.tie}): {chosen:.2f}; midpoint: {middle:.2f}")
-    print(_line(f"  at {chosen:.2f}", confusion(pos, neg, chosen)))
-    print(f">=95% answerable recall: threshold {t_rec:.4f}")
-    print(_line(f"  at {t_rec:.4f}", c_rec))
-    old = DEFAULT_MIN_SCORE.get("local")
-    print(_line(f"current default {old:.2f}", confusion(pos, neg, old)))
-    if extra:
-        print(f"SciFact claims refused at {chosen:.2f}: {sum(s < chosen for s in extra)}/{len(extra)}; "
-              f"at {t_rec:.4f}: {sum(s < t_rec for s in extra)}/{len(extra)}")
-    for tie in ("lowest", "middle"):
-        print(f"5-fold cross-validated balanced accuracy, tie rule '{tie}' (20 repeats): "
-              f"{cross_validated(pos, neg, tie=tie):.3f}")
-    misses = sorted((s, q) for s, q in zip(pos, positives) if s < chosen)
-    false_accepts = sorted(((s, q["question"]) for s, q in zip(neg, negatives) if s >= chosen), reverse=True)
-    for label, items in (("answerable but refused", misses), ("unanswerable but answered", false_accepts)):
-        for s, q in items:
-            print(f"  {label}: {s:.3f}  {q}")
-    kb.close()
+    # The exact-value veto declines on its own; the model is fitted on what reaches it.
+    train = [r for r in rows if r[1] == "train" and r[4] >= 1.0]
+    test = [r for r in rows if r[1] == "test" and r[4] >= 1.0]
+    for split in ("train", "test"):
+        vetoed = [r for r in rows if r[1] == split and r[4] < 1.0]
+        print(f"{split}: the exact-value veto declines {sum(not r[2] for r in vetoed)} unanswerable "
+              f"and {sum(r[2] for r in vetoed)} answerable")
+    x = np.array([r[3] for r in train])
+    y = np.array([1.0 if r[2] else 0.0 for r in train])
+    w, b = fit(x, y)
+    p_train = 1 / (1 + np.exp(-(x @ w + b)))
+    threshold = choose_threshold(p_train, y, args.recall)
+    print("signals:", ", ".join(Signals.names()))
+    print(f"LOCAL_GATE = AnswerabilityGate(weights=({', '.join(f'{v:.3f}' for v in w)}), bias={b:.3f}, "
+          f"threshold={threshold:.3f})")
+    print("train:", confusion(p_train, y, threshold))
+    if test:
+        xt = np.array([r[3] for r in test])
+        yt = np.array([1.0 if r[2] else 0.0 for r in test])
+        print("test: ", confusion(1 / (1 + np.exp(-(xt @ w + b))), yt, threshold))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

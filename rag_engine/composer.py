@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from .chunking import CONTEXT_SEPARATOR
+from .chunking import CONTEXT_SEPARATOR, display_title
 from .text import content_words, stems
 from .types import Hit, Source
 
@@ -53,6 +53,7 @@ class Unit:
     score: float = 0.0
     items: List["Unit"] = field(default_factory=list)  # a list intro's items
     parent: Optional["Unit"] = None  # an item's intro ("PerksPlus covers … including:")
+    vector: Optional[np.ndarray] = None
 
     @property
     def words(self) -> int:
@@ -89,6 +90,19 @@ def units_of(hits: Sequence[Hit], split_sentences: Callable[[str], List[str]]) -
     return units
 
 
+def _named_documents(weights: Dict[str, float], hits: Sequence[Hit]) -> set:
+    """The documents the question names: "… under Northwind Standard?" names the Standard plan's
+    document and not the Plus plan's (a word of some retrieved titles but not of all)."""
+    titles = {hit.document_id: set(stems(display_title(hit.title))) for hit in hits}
+    if len(titles) < 2:
+        return set()
+    shared = set.intersection(*titles.values())
+    naming = {word for word in weights if word not in shared and any(word in t for t in titles.values())}
+    if not naming:
+        return set()
+    return {doc for doc, words in titles.items() if naming <= words}
+
+
 def _signature(text: str) -> frozenset:
     return frozenset(stems(text))
 
@@ -115,21 +129,29 @@ class Composition:
     text: str
     sources: List[Source]
     best_score: float  # the chosen opening sentence's similarity to the question (-1: nothing usable)
+    ranked: List[Unit] = field(default_factory=list)  # the best units considered, best first (for the gate)
 
 
 class ExtractiveComposer:
     """Compose an answer of at most ``max_words`` words from the best sentences of ``hits``."""
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
-                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.8):
+                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.8, overlap_weight: float = 0.3,
+                 value_bonus: float = 0.08, rank_bonus: float = 0.04, document_bonus: float = 0.1,
+                 redundancy: float = 0.3):
         self.embed_model = embed_model
         self.split_sentences = split_sentences
         self.max_words = max_words
         self.max_parts = max_parts
         self.keep_ratio = keep_ratio
+        self.overlap_weight = overlap_weight
+        self.value_bonus = value_bonus
+        self.rank_bonus = rank_bonus
+        self.document_bonus = document_bonus
+        self.redundancy = redundancy
 
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
-              wanted: Optional[List[str]] = None) -> List[Unit]:
+              wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None) -> List[Unit]:
         """Every usable unit of ``hits``, scored against the question, best first, repeats removed."""
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
         if not units:
@@ -137,13 +159,17 @@ class ExtractiveComposer:
         texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section else u.text for u in units]
         vectors = np.array(self.embed_model.get_text_embedding_batch(texts), dtype=np.float32)
         similarity = vectors @ np.array(question_embedding, dtype=np.float32)
-        query_words = set(stems(question))
+        weights = weights or {w: 1.0 for w in stems(question)}
+        total = sum(weights.values()) or 1.0
         wanted = value_kinds(question) if wanted is None else wanted
-        for unit, sim in zip(units, similarity):
+        named = _named_documents(weights, hits)
+        for unit, sim, vector in zip(units, similarity, vectors):
+            unit.vector = vector
             words = set(stems(f"{unit.section} {unit.text}"))
-            overlap = len(query_words & words) / len(query_words) if query_words else 0.0
-            value = 0.08 if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0
-            unit.score = float(sim) + 0.15 * overlap + value + 0.04 / (unit.hit + 1)
+            overlap = sum(w for word, w in weights.items() if word in words) / total
+            value = self.value_bonus if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0
+            document = self.document_bonus if hits[unit.hit].document_id in named else 0.0
+            unit.score = float(sim) + self.overlap_weight * overlap + value + document + self.rank_bonus / (unit.hit + 1)
         ranked = sorted(units, key=lambda u: (-u.score, u.order))
         kept: List[Unit] = []
         signatures: List[frozenset] = []
@@ -161,32 +187,39 @@ class ExtractiveComposer:
         if URLISH.match(unit.text.strip()):
             return False
         if unit.kind == "sentence":
-            # Bare headings and fragments are not sentences an answer can quote.
-            return len(words) >= 4 and not (len(words) <= 8 and not re.search(r"[.!?:;]$", unit.text))
+            # Bare headings, fragments and shouted titles are not sentences an answer can quote.
+            letters = [c for c in unit.text if c.isalpha()]
+            if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+                return False
+            return len(words) >= 4 and not (len(words) <= 12 and not re.search(r"[.!?:;)\"”]$", unit.text))
         return len(words) >= 1
 
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
-                value_question: Optional[str] = None) -> Composition:
-        """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones."""
+                value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None) -> Composition:
+        """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones;
+        ``weights``: how much each (stemmed) word of the question weighs (its idf in the tenant)."""
         wanted = value_kinds(value_question or question)
-        ranked = self.score(question, question_embedding, hits, wanted)
+        ranked = self.score(question, question_embedding, hits, wanted, weights)
         if not ranked:
             return Composition("", [], -1.0)
+        top = ranked[:10]
         best = ranked[0].score
         chosen: List[Unit] = []
         used_ids = set()
         words = 0
-        for unit in ranked:
+        # Maximal marginal relevance: each further part must add something the chosen ones don't say.
+        candidates = [u for u in ranked if u.score >= self.keep_ratio * best or u is ranked[0]]
+        while candidates and len(chosen) < self.max_parts and words < self.max_words:
+            unit = max(candidates, key=lambda u: u.score - self.redundancy * max(
+                (float(u.vector @ c.vector) for c in chosen), default=0.0))
+            candidates.remove(unit)
             if id(unit) in used_ids:
-                continue
-            if chosen and unit.score < self.keep_ratio * best:
                 continue
             if unit.parent is not None and id(unit.parent) not in used_ids:
                 # An item is read with its list's intro: "covers …, including: - Gym memberships".
                 parent = unit.parent
                 others = [i for i in parent.items if i is not unit and id(i) not in used_ids]
-                parent.items = [unit] + others[:7]
-                parent.items.sort(key=lambda i: i.order)
+                parent.items = sorted([unit] + others[:7], key=lambda i: i.order)
                 unit = parent
             elif unit.items:
                 unit.items = [i for i in unit.items if id(i) not in used_ids][:8]
@@ -196,16 +229,14 @@ class ExtractiveComposer:
             chosen.append(unit)
             used_ids.add(id(unit))
             words += unit.words
-            if len(chosen) == self.max_parts or words >= self.max_words:
-                break
         if len(chosen) > 1 and not wanted:
             # Without a value asked for, parts of one passage read best in the document's order.
             first = chosen[0]
             rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
             chosen = [first] + rest
-        return self._render(chosen, hits, best)
+        return self._render(chosen, hits, best, top)
 
-    def _render(self, chosen: List[Unit], hits: Sequence[Hit], best: float) -> Composition:
+    def _render(self, chosen: List[Unit], hits: Sequence[Hit], best: float, top: List[Unit]) -> Composition:
         numbers: Dict[Tuple[str, Optional[int]], int] = {}
         sources: List[Source] = []
 
@@ -240,7 +271,7 @@ class ExtractiveComposer:
         if loose_items:
             paragraphs.append("\n".join(loose_items))
         text = _join_paragraphs(paragraphs)
-        return Composition(text, sources, best)
+        return Composition(text, sources, best, top)
 
 
 def _join_paragraphs(paragraphs: List[str]) -> str:

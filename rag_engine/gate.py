@@ -12,7 +12,12 @@ customer means it (follow-ups joined with what they continue):
 - ``missing``: the idf-weighted share of the question's words that appear nowhere in the
   tenant's documents (a password, a phone number, another company's name);
 - ``agreement``: whether the vector and full-text legs put the same passage first;
-- ``sentence``: how close the best sentence of the passages is to the question.
+- ``sentence``: how close the best sentence of the passages is to the question;
+- ``sentence_coverage``: the idf-weighted share of the question's words in one of the best
+  sentences (with its heading): a passage can hold "CEO" and "phone" in different sentences;
+- ``value_found``: when the question asks for a kind of value (a phone number, an e-mail or web
+  address, an amount, a duration or date, a count, a password or code), whether one of the best
+  sentences holds one (1 when the question asks for none).
 
 A logistic model combines them; its weights are fitted on the train split of the answer
 benchmark (``python -m bench.calibrate_gate``) and live below. The same decision runs before
@@ -22,8 +27,10 @@ any LLM call.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
-from typing import Dict, List, Sequence, Tuple
+from difflib import get_close_matches
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .text import stems
 from .types import Hit
@@ -37,13 +44,16 @@ class Signals:
     missing: float
     agreement: float
     sentence: float
+    sentence_coverage: float
+    value_found: float
+    exact_value: float = 1.0  # 0 when a phone number, address or code is asked for and none is found (a veto)
 
-    def as_list(self) -> List[float]:
-        return [float(getattr(self, f.name)) for f in fields(self)]
+    def as_list(self) -> List[float]:  # what the logistic model weighs (the veto is not weighed)
+        return [float(getattr(self, f.name)) for f in fields(self) if f.name != "exact_value"]
 
     @classmethod
     def names(cls) -> List[str]:
-        return [f.name for f in fields(cls)]
+        return [f.name for f in fields(cls) if f.name != "exact_value"]
 
 
 def idf(df: int, n: int) -> float:
@@ -51,17 +61,84 @@ def idf(df: int, n: int) -> float:
 
 
 def lexical_signals(lexemes: Dict[str, int], n: int, hits: Sequence[Hit]) -> Tuple[float, float, float]:
-    """(coverage_best, coverage_all, missing) of the question's ``lexemes`` {lexeme: df} over ``hits``."""
+    """(coverage_best, coverage_all, missing) of the question's ``lexemes`` {lexeme: df} over ``hits``.
+
+    A word the documents spell a little differently ("gendr", "helth") counts as found when a
+    passage holds a close spelling, and as not missing: customers make typos.
+    """
     if not lexemes:
         return 0.0, 0.0, 0.0
     weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
     total = sum(weights.values()) or 1.0
     passages = [set(stems(f"{h.title} {h.section} {h.text}")) for h in hits]
-    found_all = set().union(*passages) if passages else set()
-    best = max((sum(w for lx, w in weights.items() if lx in p) / total for p in passages), default=0.0)
-    coverage_all = sum(w for lx, w in weights.items() if lx in found_all) / total
-    missing = sum(w for lx, w in weights.items() if lexemes[lx] == 0) / total
+    vocabulary = sorted(set().union(*passages)) if passages else []
+    spelled = {lx: _close(lx, vocabulary) for lx in lexemes}
+    best = max((sum(w for lx, w in weights.items() if lx in p or spelled[lx] in p) / total for p in passages),
+               default=0.0)
+    coverage_all = sum(w for lx, w in weights.items() if lx in vocabulary or spelled[lx]) / total
+    missing = sum(w for lx, w in weights.items() if lexemes[lx] == 0 and not spelled[lx]) / total
     return best, coverage_all, missing
+
+
+def sentence_coverage(lexemes: Dict[str, int], n: int, sentences: Sequence[str]) -> float:
+    """The best idf-weighted share of the question's ``lexemes`` found in one of ``sentences``."""
+    if not lexemes or not sentences:
+        return 0.0
+    weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
+    total = sum(weights.values()) or 1.0
+    best = 0.0
+    for sentence in sentences:
+        words = set(stems(sentence))
+        vocabulary = sorted(words)
+        found = sum(w for lx, w in weights.items() if lx in words or _close(lx, vocabulary))
+        best = max(best, found / total)
+    return best
+
+
+ASKED_VALUES = [  # (what the question asks for, what a sentence holding it looks like)
+    (re.compile(r"\b(?:phone|telephone|call|fax|hotline)\b", re.I), re.compile(r"\+?\d[\d\s().-]{6,}\d")),
+    (re.compile(r"\be-?mail\b", re.I), re.compile(r"\S@\S")),
+    (re.compile(r"\b(?:website|web site|url|web address|link)\b", re.I), re.compile(r"https?://|www\.|\w\.(?:com|org|net)\b")),
+    (re.compile(r"\b(?:password|passcode|pin|access code|door code|wi-?fi)\b", re.I),
+     re.compile(r"\b(?:password|passcode|pin|code)\b\s*(?:is|:)\s*\S", re.I)),
+    (re.compile(r"\bhow\s+much\b|\b(?:cost|costs|price|fee|fees|salary|revenue|amount)\b", re.I),
+     re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|percent|%)|\bfree\b|\bno cost\b|\b100%", re.I)),
+    (re.compile(r"\bhow\s+(?:long|soon|often)\b|\bwhen\b|\bdeadline\b|\bwhat\s+time\b|\bhours\b", re.I),
+     re.compile(r"\b\d+\s*(?:-\s*\d+\s*)?(?:business\s+|calendar\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?)\b|"
+                r"\b(?:daily|weekly|monthly|annually|yearly|immediately|before|after|within|until|prior)\b|"
+                r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
+                r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\d{1,2}\s*(?:am|pm)\b", re.I)),
+    (re.compile(r"\bhow\s+many\b|\bnumber\s+of\b", re.I),
+     re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|hundred|thousand)\b", re.I)),
+]
+
+
+# Asked for one of these (a phone number, an e-mail or web address, a password or code), an
+# answer without one is no answer at all: the gate declines outright.
+EXACT_VALUES = 4
+
+
+def asked_values(question: str) -> List[int]:
+    return [i for i, (pattern, _) in enumerate(ASKED_VALUES) if pattern.search(question)]
+
+
+def value_found(question: str, sentences: Sequence[str], kinds: Optional[Sequence[int]] = None) -> float:
+    asked = asked_values(question) if kinds is None else kinds
+    if not asked:
+        return 1.0
+    return 1.0 if any(ASKED_VALUES[i][1].search(s) for i in asked for s in sentences) else 0.0
+
+
+def exact_value_missing(question: str, sentences: Sequence[str]) -> bool:
+    exact = [i for i in asked_values(question) if i < EXACT_VALUES]
+    return bool(exact) and value_found(question, sentences, exact) == 0.0
+
+
+def _close(lexeme: str, vocabulary: Sequence[str]) -> Optional[str]:
+    if len(lexeme) < 4:
+        return None
+    match = get_close_matches(lexeme, vocabulary, n=1, cutoff=0.8)
+    return match[0] if match else None
 
 
 @dataclass(frozen=True)
@@ -75,7 +152,7 @@ class AnswerabilityGate:
         return 1.0 / (1.0 + math.exp(-z))
 
     def answerable(self, signals: Signals) -> bool:
-        return self.probability(signals) >= self.threshold
+        return signals.exact_value >= 1.0 and self.probability(signals) >= self.threshold
 
 
 # Fitted by bench/calibrate_gate.py on the train split (see bench/README.md); order as in Signals.

@@ -18,7 +18,7 @@ from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import Search, plan_searches
-from .gate import LOCAL_GATE, Signals, lexical_signals
+from .gate import LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, value_found
 from .errors import DocumentNotFoundError, RagEngineError
 from .chunking import build_nodes
 from .ingestion import ProgressCallback, Stopwatch, embed_chunks
@@ -182,11 +182,15 @@ class KnowledgeBase:
         else:
             searches, standalone = plan_searches(turns, question)
         hits, similarity, agreement, embedding = self._search_all(tenant_id, searches, standalone)
-        composition = self.composer.compose(standalone, embedding, hits, value_question=question) if hits else \
-            Composition("", [], -1.0)
         n, lexemes = self.store.term_statistics(tenant_id, standalone)
+        weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
+        composition = self.composer.compose(standalone, embedding, hits, value_question=question, weights=weights) \
+            if hits else Composition("", [], -1.0)
         coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits)
-        signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score)
+        sentences = [f"{u.section} {u.text} {' '.join(i.text for i in u.items)}" for u in composition.ranked[:5]]
+        signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
+                          sentence_coverage(lexemes, n, sentences), value_found(question, sentences),
+                          0.0 if exact_value_missing(question, sentences) else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         return Prepared(turns, standalone, hits, signals, answerable, composition)
 

@@ -205,6 +205,9 @@ def duplicated_sentences(text: str) -> Optional[Tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------- evaluation
+FOLLOW_UP_KINDS = {"pronoun", "ellipsis", "correction", "clarification", "conversation"}
+
+
 @dataclass
 class Result:
     id: str
@@ -231,16 +234,18 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        """The answer is right (a follow-up's retrieval of its last message alone may miss)."""
         if not self.answerable:
             return not self.answered and not self.duplicate
-        return bool(self.retrieval_hit and self.source_hit and self.all_facts and self.answered
-                    and not self.duplicate)
+        retrieval_ok = self.retrieval_hit or self.kind in FOLLOW_UP_KINDS
+        return bool(retrieval_ok and self.source_hit and self.all_facts and self.answered and not self.duplicate)
 
     def failures(self) -> List[str]:
         out = []
         if self.answerable:
             if not self.retrieval_hit:
-                out.append("retrieval miss")
+                out.append("retrieval miss (last message alone)" if self.kind in FOLLOW_UP_KINDS
+                           else "retrieval miss")
             if not self.answered:
                 out.append("declined")
             elif not self.source_hit:

@@ -26,7 +26,8 @@ question, for conversations of the LAST message alone: any of the top 5 hits at 
 file + page), answer-source page hit (an expected file + page among ``answer.sources``), all key
 facts in ``answer.text`` (and the mean share of facts), answered when answerable, declined when
 unanswerable, duplicated-sentence rate (all answers: some sentence twice or nearly twice) and
-``kb.answer`` latency p50/p95 (all items).
+``kb.answer`` latency p50/p95 (all items), and errors (items where ``kb.answer`` raised: neither
+answered nor declined; the run goes on).
 
 The run starts an embedded PostgreSQL in a temporary directory unless ``DATABASE_URL`` is set,
 ingests the 6 Contoso PDFs (``../shared/data/contoso/pdfs``) as tenant ``contoso`` and
@@ -227,6 +228,7 @@ class Result:
     standalone: str
     sources: List[Tuple[str, Optional[int]]] = field(default_factory=list)
     retrieved: List[Tuple[str, Optional[int]]] = field(default_factory=list)
+    error: Optional[str] = None  # the engine raised (with evaluate_item(catch=True))
 
     @property
     def all_facts(self) -> bool:
@@ -235,18 +237,20 @@ class Result:
     @property
     def ok(self) -> bool:
         """The answer is right (a follow-up's retrieval of its last message alone may miss)."""
+        if self.error:
+            return False
         if not self.answerable:
             return not self.answered and not self.duplicate
         retrieval_ok = self.retrieval_hit or self.kind in FOLLOW_UP_KINDS
         return bool(retrieval_ok and self.source_hit and self.all_facts and self.answered and not self.duplicate)
 
     def failures(self) -> List[str]:
-        out = []
+        out = [f"error {self.error}"] if self.error else []
         if self.answerable:
             if not self.retrieval_hit:
                 out.append("retrieval miss (last message alone)" if self.kind in FOLLOW_UP_KINDS
                            else "retrieval miss")
-            if not self.answered:
+            if not self.answered and not self.error:
                 out.append("declined")
             elif not self.source_hit:
                 out.append("wrong sources")
@@ -259,12 +263,26 @@ class Result:
         return out
 
 
-def evaluate_item(kb, item: Item, top_k: int = TOP_K) -> Result:
-    """Retrieve the (last) question alone, then answer it with its history; score both."""
+def evaluate_item(kb, item: Item, top_k: int = TOP_K, catch: bool = False) -> Result:
+    """Retrieve the (last) question alone, then answer it with its history; score both.
+    With ``catch``, an exception from the engine is recorded in ``Result.error`` (counted as a
+    failure: neither answered nor declined) instead of ending the run."""
     hits = kb.retrieve(item.tenant, item.question, top_k=top_k)
     retrieved = [(h.title, h.page) for h in hits]
     started = time.perf_counter()
-    answer = kb.answer(item.tenant, item.question, history=list(item.history) or None)
+    try:
+        answer = kb.answer(item.tenant, item.question, history=list(item.history) or None)
+    except Exception as exc:
+        if not catch:
+            raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Result(
+            id=item.id, set=item.set, kind=item.kind, split=item.split, answerable=item.answerable,
+            question=item.question, retrieval_hit=item.found_at(retrieved) if item.answerable else None,
+            source_hit=False if item.answerable else None, facts_found=0, facts_total=len(item.facts),
+            answered=False, latency_ms=latency_ms, duplicate=None, text="", standalone="", retrieved=retrieved,
+            error=f"{type(exc).__name__}: {exc}",
+        )
     latency_ms = (time.perf_counter() - started) * 1000
     sources = [(s.title, s.page) for s in answer.sources]
     found = sum(f.found_in(answer.text) for f in item.facts) if answer.answered else 0
@@ -306,10 +324,11 @@ def summarize(results: Sequence[Result]) -> dict:
         "fact_share": statistics.fmean(r.facts_found / r.facts_total for r in pos if r.facts_total)
         if any(r.facts_total for r in pos) else None,
         "answered": count(sum(r.answered for r in pos), len(pos)),
-        "declined": count(sum(not r.answered for r in neg), len(neg)),
+        "declined": count(sum(not r.answered and not r.error for r in neg), len(neg)),
         "duplicated": count(sum(r.duplicate is not None for r in answered), len(answered)),
         "latency_p50_ms": percentile([r.latency_ms for r in results], 50),
         "latency_p95_ms": percentile([r.latency_ms for r in results], 95),
+        "errors": sum(r.error is not None for r in results),
     }
 
 
@@ -318,14 +337,14 @@ def _cell(c: dict) -> str:
 
 
 COLUMNS = ("rows", "n", "retrieval page-hit@5", "answer-source page hit", "all key facts", "facts (mean share)",
-           "answered (answerable)", "declined (unanswerable)", "duplicated sentences", "p50 ms", "p95 ms")
+           "answered (answerable)", "declined (unanswerable)", "duplicated sentences", "p50 ms", "p95 ms", "errors")
 
 
 def table_row(label: str, s: dict) -> str:
     share = "—" if s["fact_share"] is None else f"{s['fact_share']:.2f}"
     cells = [label, str(s["n"]), _cell(s["retrieval_hit"]), _cell(s["source_hit"]), _cell(s["all_facts"]), share,
              _cell(s["answered"]), _cell(s["declined"]), _cell(s["duplicated"]),
-             f"{s['latency_p50_ms']:.0f}", f"{s['latency_p95_ms']:.0f}"]
+             f"{s['latency_p50_ms']:.0f}", f"{s['latency_p95_ms']:.0f}", str(s["errors"])]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -438,7 +457,7 @@ def ingest_tenants(kb, tenants: Iterable[str], log=print) -> None:
 def run(kb, items: Sequence[Item], verbose_log=None) -> List[Result]:
     results = []
     for item in items:
-        result = evaluate_item(kb, item)
+        result = evaluate_item(kb, item, catch=True)
         results.append(result)
         if verbose_log is not None and not result.ok:
             verbose_log(describe_failure(result))

@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grid", nargs="*", default=[], help="attribute=v1,v2,… of ExtractiveComposer")
     parser.add_argument("--sets", default="contoso,conversations,demo")
+    parser.add_argument("--max-context-chunks", type=int, default=None, help="passages to compose from")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     logging.getLogger("rag_engine").setLevel(logging.WARNING)
@@ -42,7 +43,10 @@ def main(argv=None) -> int:
             tmp = Path(tempfile.mkdtemp(prefix="bench-tune-"))
             server = embedded_server(tmp / "pgdata")
             url = sqlalchemy_url(server.get_uri())
-        kb = KnowledgeBase(Settings(database_url=url, table_name=TABLE))
+        settings = Settings(database_url=url, table_name=TABLE)
+        if args.max_context_chunks:
+            settings = settings.with_overrides(max_context_chunks=args.max_context_chunks)
+        kb = KnowledgeBase(settings)
         ingest_tenants(kb, dict.fromkeys(SETS[n][1] for n in args.sets.split(",")), log=lambda *a: None)
         for combination in itertools.product(*grid.values()) if grid else [()]:
             for name, value in zip(grid, combination):

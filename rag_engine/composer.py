@@ -136,9 +136,9 @@ class ExtractiveComposer:
     """Compose an answer of at most ``max_words`` words from the best sentences of ``hits``."""
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
-                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.8, overlap_weight: float = 0.3,
+                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.8, overlap_weight: float = 0.6,
                  value_bonus: float = 0.08, rank_bonus: float = 0.04, document_bonus: float = 0.1,
-                 redundancy: float = 0.3):
+                 redundancy: float = 0.3, embed_section: float = 1.0):
         self.embed_model = embed_model
         self.split_sentences = split_sentences
         self.max_words = max_words
@@ -149,6 +149,7 @@ class ExtractiveComposer:
         self.rank_bonus = rank_bonus
         self.document_bonus = document_bonus
         self.redundancy = redundancy
+        self.embed_section = embed_section  # a sentence is embedded with its heading ("Copays: $20 …")
 
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
               wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None) -> List[Unit]:
@@ -156,7 +157,8 @@ class ExtractiveComposer:
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
         if not units:
             return []
-        texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section else u.text for u in units]
+        texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section and self.embed_section else u.text
+                 for u in units]
         vectors = np.array(self.embed_model.get_text_embedding_batch(texts), dtype=np.float32)
         similarity = vectors @ np.array(question_embedding, dtype=np.float32)
         weights = weights or {w: 1.0 for w in stems(question)}
@@ -211,7 +213,7 @@ class ExtractiveComposer:
         candidates = [u for u in ranked if u.score >= self.keep_ratio * best or u is ranked[0]]
         while candidates and len(chosen) < self.max_parts and words < self.max_words:
             unit = max(candidates, key=lambda u: u.score - self.redundancy * max(
-                (float(u.vector @ c.vector) for c in chosen), default=0.0))
+                (float(u.vector @ c.vector) for c in chosen if c.vector is not None), default=0.0))
             candidates.remove(unit)
             if id(unit) in used_ids:
                 continue

@@ -109,7 +109,7 @@ class Settings:
     # Answering.
     min_score: Optional[float] = None  # None: the calibrated default for the embedding provider
     fallback_message: str = DEFAULT_FALLBACK
-    max_context_chunks: int = 5
+    max_context_chunks: int = 8  # passages an answer is composed from (tuned on the answer benchmark's train split)
 
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -149,7 +149,7 @@ class Settings:
             reranker_model=_get(env, "RERANKER_MODEL"),
             min_score=_float(env, "ANSWER_MIN_SCORE", None, -1.0, 1.0),
             fallback_message=_get(env, "FALLBACK_MESSAGE") or DEFAULT_FALLBACK,
-            max_context_chunks=_int(env, "MAX_CONTEXT_CHUNKS", 5, 1, 50),
+            max_context_chunks=_int(env, "MAX_CONTEXT_CHUNKS", 8, 1, 50),
         )
         settings.check()
         return settings

@@ -100,7 +100,7 @@ def _admin_execute(admin_url: str, statement: str) -> None:
 def app_template_db(postgres_url, redis_conn, tmp_path_factory):
     """A database with the app's migrations applied, copied for each test (CREATE DATABASE … TEMPLATE)."""
     from app import create_app
-    from app.db_setup import ensure_schema
+    from app.infra.schema import ensure_schema
 
     name = f"app_template_{uuid.uuid4().hex[:8]}"
     _admin_execute(postgres_url, f"CREATE DATABASE {name}")
@@ -109,7 +109,7 @@ def app_template_db(postgres_url, redis_conn, tmp_path_factory):
                       "SECRET_KEY": "test"})
     ensure_schema(app)
     with app.app_context():
-        from app.extensions import db
+        from app.infra.extensions import db
 
         db.engine.dispose()
     yield name
@@ -141,7 +141,7 @@ def app(postgres_url, app_template_db, redis_conn, embed_model, tmp_path):
     set_app(None)
     kb.close()
     with app.app_context():
-        from app.extensions import db
+        from app.infra.extensions import db
 
         db.session.remove()
         db.engine.dispose()
@@ -156,11 +156,11 @@ def client(app):
 @pytest.fixture
 def make_company(app):
     """make_company("Acme Corp") -> (company_id, api_key, auth headers)."""
-    from app.cli import create_company
+    from app.services.companies import create_company
 
     def factory(name="Acme Corp", **settings):
         with app.app_context():
-            from app.extensions import db
+            from app.infra.extensions import db
 
             company, key = create_company(name)
             for field, value in settings.items():
@@ -177,7 +177,7 @@ def run_jobs(app, redis_conn):
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from app.queues import QUEUE_NAMES, get_queue
+    from app.infra.queues import QUEUE_NAMES, get_queue
 
     def run():
         with app.app_context():

@@ -10,7 +10,7 @@ from flask import jsonify
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 
-from . import bp
+from .blueprint import bp
 from .schemas import ErrorBody
 
 

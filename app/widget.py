@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, g, jsonify, make_response, request, se
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from .api.schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
+from .schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
 from .cors import origin_allowed
 from .domain_errors import NotFound
 from .errors import ApiError, invalid_request

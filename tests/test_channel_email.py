@@ -238,6 +238,22 @@ def test_quoted_history_is_stripped_when_postmark_has_no_stripped_reply(app, cli
     assert "30 days" in postmark.sent[-1]["TextBody"] or "30 days" in postmark.sent[0]["TextBody"]
 
 
+@pytest.mark.parametrize("body, new", [
+    ("Hi,\n\nWhen do you open?\n\nThanks,\nMaria", "Hi,\n\nWhen do you open?\n\nThanks,\nMaria"),  # a closing stays
+    ("When do you open?\n\n-- \nMaria Garcia\nAcme fan club", "When do you open?"),  # a delimited signature goes
+    ("When do you open?\n\nSent from my iPhone", "When do you open?"),
+    ("Wann öffnen Sie?\n\nAm 26.11.2026 um 02:11 schrieb Acme <support@acme.example>:\n> Alt", "Wann öffnen Sie?"),
+    ("Quand ouvrez-vous ?\n\nLe 26 nov. 2026 à 02:11, Acme <support@acme.example> a écrit :\n> Vieux",
+     "Quand ouvrez-vous ?"),
+    ("When do you open?\n> an earlier line, quoted without a header", "When do you open?"),
+    ("On Thu, Acme wrote:\n> only the quoted history", ""),
+])
+def test_only_the_new_text_of_a_plain_body_is_kept(body, new):
+    from app.channels.inbound.email_text import new_text
+
+    assert new_text(body) == new
+
+
 def test_same_payload_delivered_three_times_is_answered_once(app, client, acme, postmark, run_jobs):
     payload = postmark_inbound()
     assert post(client, payload).get_json() == {"status": "stored"}

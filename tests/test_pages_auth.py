@@ -133,14 +133,6 @@ def test_agents_cannot_open_settings(staff):
     assert "/dashboard/settings" not in agent.client.get("/dashboard/").get_data(as_text=True)
 
 
-def test_session_cookie_settings(app):
-    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
-    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
-    from app.infra.config import load_config
-
-    assert load_config({"SESSION_COOKIE_SECURE": "true", "SECRET_KEY": "x"})["SESSION_COOKIE_SECURE"] is True
-
-
 def test_dashboard_responses_are_not_framable(staff):
     owner = staff()
     response = owner.client.get("/dashboard/")

@@ -141,7 +141,7 @@ def test_pasted_text_and_failed_status_in_words(app, staff, run_jobs):
     assert "no extractable text" in html(owner.client.get("/dashboard/knowledge"))
 
 
-def test_reindex_and_delete(app, staff, run_jobs, redis_conn):
+def test_reindex_queues_the_document_again_and_delete_removes_its_chunks(app, staff, run_jobs, redis_conn):
     owner = staff()
     doc = upload(owner.client, text_title="Hours", text_content="We open at nine.").get_json()["results"][0]
     doc_id = doc["document"]["id"]
@@ -162,7 +162,7 @@ def test_reindex_and_delete(app, staff, run_jobs, redis_conn):
 
 
 # ----------------------------------------------------------------------------- conversations
-def test_list_filters_and_search(app, staff):
+def test_conversation_list_filters_by_channel_and_status_and_searches_messages(app, staff):
     owner = staff()
     cid = owner.company_id
     conversation(app, cid, customer_id="session-web-000000001", name="Maria Lopez",
@@ -261,7 +261,7 @@ def test_messages_are_escaped_no_script_injection(app, staff):
 
 
 # ----------------------------------------------------------------------------- settings
-def test_settings_save_and_validate(app, staff):
+def test_settings_are_saved_and_bad_values_are_explained_without_saving(app, staff):
     from app.infra.extensions import db
     from app.infra.models import Company
 

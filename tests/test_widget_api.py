@@ -167,7 +167,7 @@ def test_sessions_are_per_company(client, widget, make_company, app):
     assert client.get(f"/widget/{other_key}/messages?session_id={SESSION}").get_json()["messages"] == []
 
 
-def test_feedback(client, widget, app):
+def test_a_visitor_rates_answers_of_their_own_conversation_only(client, widget, app):
     from app.infra.extensions import db
     from app.infra.models import Message
 

@@ -15,7 +15,7 @@ from ..services.tenancy import owned
 from ..sse import chat_stream
 from .blueprint import bp
 from .openapi import responses, spec
-from .schemas import (
+from ..schemas import (
     ChatIn, ChatOut, ConversationList, ConversationQuery, ErrorBody, FeedbackIn, FeedbackOut, MessageList,
     conversation_out, message_out,
 )

@@ -12,7 +12,7 @@ from ..services import uploads
 from ..services.tenancy import owned
 from .blueprint import bp
 from .openapi import responses, spec
-from .schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
+from ..schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
 
 
 @bp.post("/knowledge/documents/upload/")

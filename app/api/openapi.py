@@ -11,7 +11,7 @@ from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 
 from .blueprint import bp
-from .schemas import ErrorBody
+from ..schemas import ErrorBody
 
 
 def _error_format(req, resp, req_validation_error, instance, adapter=None):

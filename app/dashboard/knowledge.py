@@ -6,7 +6,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from ..api.schemas import TextDocumentIn
+from ..schemas import TextDocumentIn
 from ..domain_errors import UploadRejected
 from ..infra.extensions import db
 from ..infra.models import Document
@@ -14,7 +14,7 @@ from ..services import uploads
 from .blueprint import bp, current_company, owned
 
 MAX_TITLE = 255
-# What a missing field of the pasted-text form is told (validated by the API's TextDocumentIn).
+# What a missing field of the pasted-text form is told (validated by the API's TextDocumentIn, app/schemas.py).
 PASTED_TEXT_PROBLEMS = {"title": "Give the pasted text a title.", "content": "The pasted text is empty."}
 
 

@@ -1,5 +1,8 @@
-"""Request and response bodies (pydantic). The API's OpenAPI document is generated from them; the
-widget and the staff pages validate their input with the same models."""
+"""Request and response bodies of the HTTP edges (pydantic), in one place for all of them.
+
+The API's OpenAPI document is generated from them; the widget and the staff pages validate their
+input with the same models (the widget's are the API's, with its own session ids).
+"""
 
 from __future__ import annotations
 

@@ -183,7 +183,9 @@ def host_page():
 def _redis_url(conn) -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        return url
+        from tests.conftest import redis_url_of_this_worker
+
+        return redis_url_of_this_worker(url)
     kwargs = conn.connection_pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"

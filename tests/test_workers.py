@@ -86,7 +86,7 @@ def test_documents_whose_jobs_were_lost_are_queued_again(app, client, make_compa
     _, _, headers = make_company()
     doc = client.post("/api/knowledge/documents/upload/", headers=headers,
                       json={"title": "hours", "content": "We are open 9 to 5."}).get_json()
-    redis_conn.flushall()  # Redis lost its data before any worker ran
+    redis_conn.flushdb()  # Redis lost its data before any worker ran
     from workers.cli import run_worker
 
     run_worker(app, burst=True)
@@ -193,7 +193,7 @@ def test_recovery_skips_messages_a_human_already_answered(app, make_company, red
         db.session.commit()
         intake.record_customer_message(conversation, "Thanks! And returns?", channel_message_id="SM-last")
         db.session.commit()
-        redis_conn.flushall()
+        redis_conn.flushdb()
         # Only the message after the staff reply is still waiting for an answer (+ the staff reply's delivery).
         assert recover_messages() == 2
         assert first.delivery_status == "received"

@@ -22,13 +22,13 @@ from flask import Blueprint, current_app, g, jsonify, make_response, request, se
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from .schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
 from .cors import origin_allowed
 from .domain_errors import NotFound
 from .errors import ApiError, invalid_request
 from .infra.extensions import db, limiter
 from .infra.models import Company, Message
-from .services import handover, replies, web_sessions
+from .schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
+from .services import handover, replies, threads, web_sessions
 from .sse import chat_stream
 
 bp = Blueprint("widget", __name__)
@@ -202,15 +202,8 @@ def messages(widget_key: str):
     conversation = web_sessions.find_session(g.widget_company, query.session_id)
     if conversation is None:
         return jsonify({"status": None, "messages": []})
-    select_messages = select(Message).where(Message.conversation_id == conversation.id,
-                                            Message.company_id == conversation.company_id)
-    if query.after:
-        anchor = db.session.scalars(select(Message).where(Message.id == query.after,
-                                                          Message.conversation_id == conversation.id)).first()
-        if anchor is not None:
-            select_messages = select_messages.where(Message.created_at > anchor.created_at)
-    rows = db.session.scalars(select_messages.order_by(Message.created_at.desc()).limit(HISTORY_LIMIT)).all()
-    return jsonify({"status": conversation.status, "messages": [message_json(m) for m in reversed(rows)]})
+    rows = threads.messages(conversation, query.after, last=HISTORY_LIMIT)
+    return jsonify({"status": conversation.status, "messages": [message_json(m) for m in rows]})
 
 
 @bp.route("/widget/<widget_key>/messages", methods=["POST"])

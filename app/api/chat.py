@@ -9,16 +9,16 @@ from sqlalchemy import func, select
 from ..cors import allow_cors
 from ..errors import invalid_request
 from ..infra.extensions import db
-from ..infra.models import Conversation, Message
-from ..services import replies, web_sessions
-from ..services.tenancy import owned
-from ..sse import chat_stream
-from .blueprint import bp
-from .openapi import responses, spec
+from ..infra.models import Conversation
 from ..schemas import (
     ChatIn, ChatOut, ConversationList, ConversationQuery, ErrorBody, FeedbackIn, FeedbackOut, MessageList,
     conversation_out, message_out,
 )
+from ..services import replies, threads, web_sessions
+from ..services.tenancy import owned
+from ..sse import chat_stream
+from .blueprint import bp
+from .openapi import responses, spec
 
 
 @bp.post("/chat/message/")
@@ -76,9 +76,7 @@ def list_conversations():
 def conversation_messages(conversation_id: str):
     """Every message of one conversation, oldest first, with each answer's sources."""
     conversation = owned(Conversation, g.company.id, conversation_id)
-    rows = db.session.scalars(select(Message).where(Message.conversation_id == conversation.id,
-                                                    Message.company_id == g.company.id)
-                              .order_by(Message.created_at)).all()
+    rows = threads.messages(conversation)
     return MessageList(conversation_id=conversation.id, messages=[message_out(m) for m in rows])
 
 

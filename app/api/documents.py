@@ -8,11 +8,11 @@ from sqlalchemy import select
 from ..errors import ApiError
 from ..infra.extensions import db
 from ..infra.models import Document
+from ..schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
 from ..services import uploads
 from ..services.tenancy import owned
 from .blueprint import bp
 from .openapi import responses, spec
-from ..schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
 
 
 @bp.post("/knowledge/documents/upload/")

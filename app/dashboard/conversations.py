@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Optional
+from typing import Iterable
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import exists, func, or_, select
@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, or_, select
 from ..infra import queues
 from ..infra.extensions import db
 from ..infra.models import Conversation, Message
-from ..services import handover, replies
+from ..services import handover, replies, threads
 from .blueprint import bp, current_company, owned
 from .templating import display_name
 
@@ -44,17 +44,6 @@ def message_json(message: Message) -> dict:
             "answered": message.answered, "feedback": message.feedback,
             "delivery_status": message.delivery_status, "delivery_error": message.delivery_error,
             "created_at": message.created_at.isoformat()}
-
-
-def thread_messages(conversation: Conversation, after: Optional[str] = None) -> list[Message]:
-    query = select(Message).where(Message.conversation_id == conversation.id,
-                                  Message.company_id == conversation.company_id)
-    if after:
-        anchor = db.session.scalars(select(Message).where(Message.id == after,
-                                                          Message.conversation_id == conversation.id)).first()
-        if anchor is not None:
-            query = query.where(Message.created_at > anchor.created_at)
-    return db.session.scalars(query.order_by(Message.created_at)).all()
 
 
 @bp.get("/conversations")
@@ -95,14 +84,14 @@ def conversation_detail(conversation_id: str):
     company = current_company()
     conversation = owned(Conversation, conversation_id)
     return render_template("dashboard/conversation.html", company=company, conversation=conversation,
-                           messages=thread_messages(conversation), name=display_name(conversation),
+                           messages=threads.messages(conversation), name=display_name(conversation),
                            active_page="conversations")
 
 
 @bp.get("/conversations/<conversation_id>/messages.json")
 def conversation_messages_json(conversation_id: str):
     conversation = owned(Conversation, conversation_id)
-    messages = thread_messages(conversation, request.args.get("after"))
+    messages = threads.messages(conversation, request.args.get("after"))
     return jsonify({"status": conversation.status, "messages": [message_json(m) for m in messages]})
 
 

@@ -6,10 +6,10 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from ..schemas import TextDocumentIn
 from ..domain_errors import UploadRejected
 from ..infra.extensions import db
 from ..infra.models import Document
+from ..schemas import TextDocumentIn
 from ..services import uploads
 from .blueprint import bp, current_company, owned
 

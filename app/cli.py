@@ -154,7 +154,7 @@ def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
     from flask import current_app
 
-    from .infra.schema import ensure_schema
+    from .infra.migrate import ensure_schema
 
     ensure_schema(current_app._get_current_object())
     click.echo("Database schema is up to date")

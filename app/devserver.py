@@ -24,7 +24,7 @@ def main() -> int:
 
     load_dotenv(ROOT / ".env", override=False)
     from app import create_app
-    from app.infra.schema import ensure_schema
+    from app.infra.migrate import ensure_schema
 
     app = create_app()
     ensure_schema(app)

@@ -121,7 +121,7 @@ def _admin_execute(admin_url: str, statement: str) -> None:
 def app_template_db(postgres_url, redis_conn, tmp_path_factory):
     """A database with the app's migrations applied, copied for each test (CREATE DATABASE … TEMPLATE)."""
     from app import create_app
-    from app.infra.schema import ensure_schema
+    from app.infra.migrate import ensure_schema
 
     name = f"app_template_{uuid.uuid4().hex[:8]}"
     _admin_execute(postgres_url, f"CREATE DATABASE {name}")

@@ -129,5 +129,15 @@ def test_the_app_layers_only_import_downwards():
     assert upward == {}
 
 
+def test_no_module_name_names_two_layers():
+    """``chat.py`` beside ``api/chat.py`` made readers guess which was the logic: one noun, one layer."""
+    layers: dict[str, set[int]] = {}
+    for name in modules("app"):
+        stem = name.rsplit(".", 1)[-1]
+        if stem not in ("app", "__init__"):
+            layers.setdefault(stem.removesuffix("s"), set()).add(layer(name))
+    assert {stem: sorted(found) for stem, found in layers.items() if len(found) > 1} == {}
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

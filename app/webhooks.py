@@ -1,8 +1,9 @@
 """Provider webhooks: WhatsApp (Twilio) and email (Postmark).
 
-Thin views: authenticate the provider → parse → route to a company → store and queue → answer the
-provider at once. Channel logic lives in app/channels/whatsapp.py and app/channels/email.py; the
-answer is produced by a worker (workers/jobs.py), never during the request.
+Thin views: authenticate the provider → parse → route to a company → store and queue → commit →
+answer the provider at once. What each step means per provider lives in app/channels/inbound/;
+the answer is produced by a worker (workers/jobs.py), never during the request. A redelivery
+stores nothing: its unit of work is rolled back.
 
 What the providers are told:
 * Twilio: empty TwiML (200) for everything accepted, redeliveries and unknown numbers included (so
@@ -15,20 +16,20 @@ What the providers are told:
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .channels import email, whatsapp
-from .channels.common import InvalidPayload
+from .channels.inbound import email, email_filters, whatsapp
 from .errors import ApiError
+from .infra.extensions import db
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/api/webhooks")
 
 UNVERIFIED_WARNING = ("TWILIO_VALIDATE_SIGNATURES=false: WhatsApp webhook signatures are NOT verified, anyone "
                       "can post fake messages. Use this for local development only.")
+POSTMARK_MAX_BYTES = 40 * 1024 * 1024  # Postmark's inbound limit is 35 MB (attachments, base64)
 
 
 @bp.record_once
@@ -52,6 +53,15 @@ def twiml() -> Response:
     return Response(str(MessagingResponse()), status=200, mimetype="text/xml")
 
 
+def finish(outcome: str) -> str:
+    """Commit what was stored (its jobs are queued then); a redelivery leaves nothing behind."""
+    if outcome == "stored":
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return outcome
+
+
 def _twilio_company(number_field: str):
     """The company owning the request's ``number_field`` number, after checking Twilio's signature.
     None: no company owns the number. Raises 403 when the signature is missing or wrong."""
@@ -73,10 +83,7 @@ def _twilio_company(number_field: str):
 def whatsapp_inbound():
     company = _twilio_company("To")  # our number is the recipient
     if company is not None:
-        try:
-            whatsapp.receive(company, request.form)
-        except InvalidPayload as err:
-            raise ApiError(400, str(err))
+        finish(whatsapp.receive(company, request.form))
     return twiml()
 
 
@@ -85,28 +92,9 @@ def whatsapp_status():
     """Twilio's delivery reports for the messages we sent (asked for when PUBLIC_BASE_URL is set)."""
     company = _twilio_company("From")  # our number is the sender
     if company is not None:
-        try:
-            whatsapp.record_status(company, request.form)
-        except InvalidPayload as err:
-            raise ApiError(400, str(err))
+        whatsapp.record_status(company, request.form)
+        db.session.commit()
     return Response(status=204)
-
-
-def _postmark_credentials_ok() -> bool:
-    expected_user = current_app.config.get("POSTMARK_WEBHOOK_USER")
-    expected_password = current_app.config.get("POSTMARK_WEBHOOK_PASSWORD")
-    if not expected_user or not expected_password:
-        log.error("POSTMARK_WEBHOOK_USER/POSTMARK_WEBHOOK_PASSWORD are not set: refusing inbound email webhooks")
-        return False
-    auth = request.authorization
-    if auth is None or auth.type != "basic":
-        return False
-    user_ok = hmac.compare_digest((auth.username or "").encode(), expected_user.encode())
-    password_ok = hmac.compare_digest((auth.password or "").encode(), expected_password.encode())
-    return user_ok & password_ok  # both compared, always
-
-
-POSTMARK_MAX_BYTES = 40 * 1024 * 1024  # Postmark's inbound limit is 35 MB (attachments, base64)
 
 
 @bp.before_request
@@ -117,20 +105,19 @@ def allow_large_inbound_email():
 
 @bp.post("/email/")
 def email_inbound():
-    if not _postmark_credentials_ok():
+    auth = request.authorization
+    basic = auth is not None and auth.type == "basic"
+    if not email.credentials_ok(auth.username if basic else None, auth.password if basic else None):
         raise ApiError(401, "Missing or invalid webhook credentials.",
                        headers={"WWW-Authenticate": 'Basic realm="inbound email"'})
-    try:
-        inbound = email.parse(request.get_json(silent=True))
-    except InvalidPayload as err:
-        raise ApiError(400, str(err))
+    inbound = email.parse(request.get_json(silent=True))
     company, address = email.company_for(inbound)
     if company is None:
         log.warning("email %s to %s, an address no company owns: not answered", inbound.provider_id,
                     ", ".join(inbound.recipients) or "no recipient")
         return jsonify({"status": "unrouted"})
-    reason = email.skip_reason(inbound)
+    reason = email_filters.skip_reason(inbound)
     if reason:
         log.info("email %s for %s not answered: %s", inbound.provider_id, company.slug, reason)
         return jsonify({"status": "ignored", "reason": reason})
-    return jsonify({"status": email.receive(company, inbound, address)})
+    return jsonify({"status": finish(email.receive(company, inbound, address))})

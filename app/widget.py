@@ -15,29 +15,37 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TypeVar
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Response, current_app, g, jsonify, make_response, request, send_from_directory,
-                   stream_with_context)
+from flask import Blueprint, current_app, g, jsonify, make_response, request, send_from_directory
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from . import chat, conversations
 from .cors import origin_allowed
-from .errors import ApiError
-from .extensions import db, limiter
-from .models import Company, Conversation, Message
+from .domain_errors import NotFound
+from .errors import ApiError, invalid_request
+from .infra.extensions import db, limiter
+from .infra.models import Company, Message
+from .schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
+from .services import handover, replies, threads, web_sessions
+from .sse import chat_stream
 
 bp = Blueprint("widget", __name__)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 KEY = re.compile(r"^wk_[A-Za-z0-9_-]{8,37}$")
-MAX_MESSAGE = 4000
-MAX_NAME = 200
+SESSION_ID = re.compile(WIDGET_SESSION_ID)
 HISTORY_LIMIT = 200
-HANDOFF_NOTE = "You asked to talk to a person. A member of our team will reply here as soon as possible."
 ENDPOINTS = {"widget.config", "widget.messages", "widget.send", "widget.feedback", "widget.handoff"}
+# One message per field, in words for the visitor (the widget shows it).
+PROBLEMS = {
+    "message": "Write a message first (at most 4000 characters).",
+    "session_id": "session_id must be 16 to 64 letters, digits, '-' or '_'.",
+    "message_id": "Send message_id and value 'up' or 'down'.",
+    "value": "Send message_id and value 'up' or 'down'.",
+}
+Body = TypeVar("Body", bound=BaseModel)
 
 
 # ----------------------------------------------------------------------------- origin and key checks
@@ -128,11 +136,11 @@ def write_limit() -> str:
 
 
 def ip_limit() -> str:
-    return current_app.config.get("WIDGET_IP_RATE_LIMIT") or "120/minute"
+    return current_app.config["WIDGET_IP_RATE_LIMIT"]
 
 
 def read_limit() -> str:
-    return current_app.config.get("WIDGET_POLL_RATE_LIMIT") or "240/minute"
+    return current_app.config["WIDGET_POLL_RATE_LIMIT"]
 
 
 def _preflight() -> bool:
@@ -150,6 +158,14 @@ def limited_read(view):
 
 
 # ----------------------------------------------------------------------------- payloads
+def parsed(model: type[Body], data: dict) -> Body:
+    """``data`` validated by one of the API's schemas, or 422 in words for the visitor."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise invalid_request(err, PROBLEMS) from None
+
+
 def source_json(source: dict) -> dict:
     return {"document_id": source.get("document_id"), "title": source.get("title"), "page": source.get("page")}
 
@@ -159,23 +175,6 @@ def message_json(message: Message) -> dict:
             "sources": [source_json(s) for s in (message.sources or [])] if message.role == "assistant" else [],
             "answered": message.answered, "feedback": message.feedback,
             "created_at": message.created_at.isoformat()}
-
-
-def _session_id(body: dict, required: bool) -> Optional[str]:
-    session_id = body.get("session_id")
-    if session_id in (None, ""):
-        if required:
-            raise ApiError(422, "session_id is required.")
-        return None
-    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
-        raise ApiError(422, "session_id must be 16 to 64 letters, digits, '-' or '_'.")
-    return session_id
-
-
-def visitor_conversation(company: Company, session_id: Optional[str]) -> Optional[Conversation]:
-    if not session_id:
-        return None
-    return conversations.find_conversation(company, "web", session_id)
 
 
 # ----------------------------------------------------------------------------- routes
@@ -199,51 +198,31 @@ def config(widget_key: str):
 @limited_read
 def messages(widget_key: str):
     """The visitor's conversation (``?session_id=``), or only what came after ``?after=<message id>``."""
-    session_id = request.args.get("session_id") or None
-    if session_id is not None and not SESSION_ID.match(session_id):
-        raise ApiError(422, "session_id must be 16 to 64 letters, digits, '-' or '_'.")
-    conversation = visitor_conversation(g.widget_company, session_id)
+    query = parsed(WidgetMessagesQuery, request.args.to_dict())
+    conversation = web_sessions.find_session(g.widget_company, query.session_id)
     if conversation is None:
         return jsonify({"status": None, "messages": []})
-    query = select(Message).where(Message.conversation_id == conversation.id,
-                                  Message.company_id == conversation.company_id)
-    after = request.args.get("after")
-    if after:
-        anchor = db.session.scalars(select(Message).where(Message.id == after,
-                                                          Message.conversation_id == conversation.id)).first()
-        if anchor is not None:
-            query = query.where(Message.created_at > anchor.created_at)
-    rows = db.session.scalars(query.order_by(Message.created_at.desc()).limit(HISTORY_LIMIT)).all()
-    return jsonify({"status": conversation.status, "messages": [message_json(m) for m in reversed(rows)]})
+    rows = threads.messages(conversation, query.after, last=HISTORY_LIMIT)
+    return jsonify({"status": conversation.status, "messages": [message_json(m) for m in rows]})
 
 
 @bp.route("/widget/<widget_key>/messages", methods=["POST"])
 @limited_write
 def send(widget_key: str):
     """Server-sent events: start, delta…, done (or error). No AI reply while a person has taken over."""
-    body = _body()
-    text = body.get("message")
-    if not isinstance(text, str) or not text.strip():
-        raise ApiError(422, "Write a message first.")
-    if len(text) > MAX_MESSAGE:
-        raise ApiError(422, f"The message is too long (at most {MAX_MESSAGE} characters).")
-    name = body.get("name") if isinstance(body.get("name"), str) else None
-    events = chat.stream_message(g.widget_company, text, _session_id(body, required=False),
-                                 (name or "").strip()[:MAX_NAME] or None)
-    return Response(stream_with_context(events), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    body = parsed(WidgetMessageIn, _body())
+    return chat_stream(g.widget_company, body.message, body.session_id, body.name)
 
 
 @bp.route("/widget/<widget_key>/feedback", methods=["POST", "OPTIONS"])
 @limited_write
 def feedback(widget_key: str):
-    body = _body()
-    if body.get("value") not in ("up", "down") or not isinstance(body.get("message_id"), str):
-        raise ApiError(422, "Send message_id and value 'up' or 'down'.")
-    conversation = visitor_conversation(g.widget_company, _session_id(body, required=True))
+    body = parsed(WidgetFeedbackIn, _body())
+    conversation = web_sessions.find_session(g.widget_company, body.session_id)
     if conversation is None:
-        raise ApiError(404, "Conversation not found.")
-    message = chat.set_feedback(conversation, body["message_id"][:64], body["value"])
+        raise NotFound("Conversation not found.")
+    message = replies.set_feedback(conversation, body.message_id, body.value)
+    db.session.commit()
     return jsonify({"message_id": message.id, "feedback": message.feedback})
 
 
@@ -251,14 +230,9 @@ def feedback(widget_key: str):
 @limited_write
 def handoff(widget_key: str):
     """The visitor asks for a person: the AI stops answering this conversation and staff see it waiting."""
-    body = _body()
-    conversation = chat.open_session(g.widget_company, _session_id(body, required=False))
-    note = None
-    if conversation.status != "handed_off":
-        conversation.status = "handed_off"
-        note = Message(conversation_id=conversation.id, company_id=conversation.company_id, channel="web",
-                       role="system", content=HANDOFF_NOTE)
-        db.session.add(note)
+    body = parsed(WidgetSessionIn, _body())
+    conversation = web_sessions.open_session(g.widget_company, body.session_id)
+    note = handover.visitor_asks_for_a_person(conversation)
     db.session.commit()
     return jsonify({"session_id": conversation.customer_id, "conversation_id": conversation.id,
                     "status": conversation.status, "message": message_json(note) if note else None})

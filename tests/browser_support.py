@@ -40,8 +40,8 @@ def make_user(app):
     counter = {"n": 0}
 
     def factory(company_id: str, email: Optional[str] = None, role: str = "owner", password: str = PASSWORD) -> str:
-        from app.extensions import db
-        from app.models import User
+        from app.infra.extensions import db
+        from app.infra.models import User
 
         counter["n"] += 1
         email = email or f"staff{counter['n']}-{company_id[:8]}@example.com"
@@ -73,8 +73,8 @@ def staff(app, make_company, make_user):
     """staff(name="Acme", role="owner", **company_fields) -> Staff with a logged-in test client."""
 
     def factory(name: str = "Acme Corp", role: str = "owner", **fields) -> Staff:
-        from app.extensions import db
-        from app.models import Company
+        from app.infra.extensions import db
+        from app.infra.models import Company
 
         company_id, _, headers = make_company(name, **fields)
         email = make_user(company_id, role=role)
@@ -183,7 +183,9 @@ def host_page():
 def _redis_url(conn) -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        return url
+        from tests.conftest import redis_url_of_this_worker
+
+        return redis_url_of_this_worker(url)
     kwargs = conn.connection_pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"

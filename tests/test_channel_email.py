@@ -13,7 +13,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from app.models import Conversation, Message
+from app.infra.models import Conversation, Message
 from tests.conftest import FIXTURES
 from tests.fakes.postmark_api import PostmarkAPI
 
@@ -104,7 +104,7 @@ def post(client, payload, headers=None):
 
 
 def fetch(app, model, **filters):
-    from app.extensions import db
+    from app.infra.extensions import db
 
     with app.app_context():
         found = db.session.scalars(select(model).filter_by(**filters).order_by(model.created_at)).all()
@@ -113,14 +113,14 @@ def fetch(app, model, **filters):
 
 
 def queued_job_ids(app, queue_name):
-    from app.queues import get_queue
+    from app.infra.queues import get_queue
 
     with app.app_context():
         return get_queue(queue_name).get_job_ids()
 
 
 def retry_scheduled(app, job_id):
-    from app.queues import get_queue
+    from app.infra.queues import get_queue
 
     with app.app_context():
         queue = get_queue("outbound")
@@ -236,6 +236,22 @@ def test_quoted_history_is_stripped_when_postmark_has_no_stripped_reply(app, cli
     assert contents == ["Is the warranty two years?\n\nBest regards\nMaria", "How long do I have to return an item?"]
     run_jobs()
     assert "30 days" in postmark.sent[-1]["TextBody"] or "30 days" in postmark.sent[0]["TextBody"]
+
+
+@pytest.mark.parametrize("body, new", [
+    ("Hi,\n\nWhen do you open?\n\nThanks,\nMaria", "Hi,\n\nWhen do you open?\n\nThanks,\nMaria"),  # a closing stays
+    ("When do you open?\n\n-- \nMaria Garcia\nAcme fan club", "When do you open?"),  # a delimited signature goes
+    ("When do you open?\n\nSent from my iPhone", "When do you open?"),
+    ("Wann öffnen Sie?\n\nAm 26.11.2026 um 02:11 schrieb Acme <support@acme.example>:\n> Alt", "Wann öffnen Sie?"),
+    ("Quand ouvrez-vous ?\n\nLe 26 nov. 2026 à 02:11, Acme <support@acme.example> a écrit :\n> Vieux",
+     "Quand ouvrez-vous ?"),
+    ("When do you open?\n> an earlier line, quoted without a header", "When do you open?"),
+    ("On Thu, Acme wrote:\n> only the quoted history", ""),
+])
+def test_only_the_new_text_of_a_plain_body_is_kept(body, new):
+    from app.channels.inbound.email_text import new_text
+
+    assert new_text(body) == new
 
 
 def test_same_payload_delivered_three_times_is_answered_once(app, client, acme, postmark, run_jobs):
@@ -358,7 +374,7 @@ def test_permanent_postmark_error_is_recorded_and_not_retried(app, client, acme,
     assert len(postmark.attempts) == 1 and postmark.sent == []
     reply = fetch(app, Message, role="assistant")[0]
     assert reply.delivery_status == "failed" and "inactive" in reply.delivery_error and "406" in reply.delivery_error
-    from app.queues import get_queue
+    from app.infra.queues import get_queue
     with app.app_context():
         queue = get_queue("outbound")
         assert queue.scheduled_job_registry.get_job_ids() == []
@@ -390,16 +406,16 @@ def test_transient_postmark_failure_is_retried_then_sent(app, client, acme, post
 
 
 def test_staff_reply_is_sent_in_the_thread_without_sources(app, client, acme, postmark, run_jobs):
-    from app import conversations
-    from app.extensions import db
-    from app.queues import enqueue_delivery
+    from app.infra.extensions import db
+    from app.infra.queues import enqueue_delivery
+    from app.services import replies
 
     post(client, postmark_inbound())
     run_jobs()
     with app.app_context():
         conversation = db.session.scalars(select(Conversation)).one()
         conversation.status = "handed_off"
-        staff = conversations.add_staff_message(conversation, "Hi Maria,\n\nSam here <3 — I'll check your order.")
+        staff = replies.add_staff_message(conversation, "Hi Maria,\n\nSam here <3 — I'll check your order.")
         db.session.commit()
         enqueue_delivery(staff.id)
     post(client, postmark_inbound("Any news?", message_id="<n@mail.gmail.com>",
@@ -422,7 +438,7 @@ def test_email_without_text_gets_a_polite_reply_without_the_ai(app, client, acme
     post(client, payload)
     assert queued_job_ids(app, "answer") == []
     run_jobs()
-    from app.channels.email import NO_TEXT_REPLY
+    from app.channels.inbound.email import NO_TEXT_REPLY
     assert postmark.sent[0]["TextBody"] == NO_TEXT_REPLY and postmark.sent[0]["Subject"] == "Re: Your message"
     customer = fetch(app, Message, role="customer")[0]
     assert customer.channel_meta["attachments"][0]["name"] == "invoice.pdf"
@@ -434,7 +450,7 @@ def test_emails_arriving_while_no_worker_runs_are_answered_when_one_starts(app, 
     post(client, postmark_inbound())
     post(client, postmark_inbound("What is the warranty?", subject="Warranty", message_id="<w@mail.gmail.com>"))
     assert len(fetch(app, Message, role="customer")) == 2 and postmark.attempts == []
-    redis_conn.flushall()  # the queued jobs are lost
+    redis_conn.flushdb()  # the queued jobs are lost
     from workers.recovery import recover_messages
     with app.app_context():
         assert recover_messages() == 2

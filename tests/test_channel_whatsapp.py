@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from app.models import Conversation, Message
+from app.infra.models import Conversation, Message
 from tests.conftest import FIXTURES
 from tests.fakes.twilio_api import TwilioAPI
 
@@ -68,7 +68,7 @@ def post(client, params, token=ACME_TOKEN, url=PUBLIC_URL, signature=None, path=
 
 def fetch(app, model, **filters):
     """Rows of ``model`` (oldest first), detached so they can be read after the app context ends."""
-    from app.extensions import db
+    from app.infra.extensions import db
 
     with app.app_context():
         found = db.session.scalars(select(model).filter_by(**filters).order_by(model.created_at)).all()
@@ -81,7 +81,7 @@ def messages(app, **filters):
 
 
 def queued_job_ids(app, queue_name):
-    from app.queues import get_queue
+    from app.infra.queues import get_queue
 
     with app.app_context():
         return get_queue(queue_name).get_job_ids()
@@ -296,7 +296,7 @@ def test_media_only_message_gets_a_polite_text_reply_without_the_ai(app, client,
     assert queued_job_ids(app, "answer") == []  # no AI job at all
     run_jobs()
     assert len(twilio.sent) == 1
-    from app.channels.whatsapp import NO_TEXT_REPLY
+    from app.channels.inbound.whatsapp import NO_TEXT_REPLY
     assert twilio.sent[0]["Body"] == NO_TEXT_REPLY
     customer = messages(app, role="customer")[0]
     assert customer.content == "[1 attachment: image/jpeg]"
@@ -313,7 +313,7 @@ def test_media_only_message_gets_a_polite_text_reply_without_the_ai(app, client,
 # ----------------------------------------------------------------------------- delivery failures
 def retry_scheduled(app, job_id):
     """Assert the job waits for a retry, then make it due now (instead of sleeping through the backoff)."""
-    from app.queues import get_queue
+    from app.infra.queues import get_queue
 
     with app.app_context():
         queue = get_queue("outbound")
@@ -329,7 +329,7 @@ def test_permanent_failure_63016_is_recorded_and_not_retried(app, client, acme, 
     assert len(twilio.attempts) == 1 and twilio.sent == []
     reply = messages(app, role="assistant")[0]
     assert reply.delivery_status == "failed" and "24 hours" in reply.delivery_error and reply.attempts == 1
-    from app.queues import get_queue
+    from app.infra.queues import get_queue
     with app.app_context():
         queue = get_queue("outbound")
         assert queue.scheduled_job_registry.get_job_ids() == [] and queue.failed_job_registry.get_job_ids() == []
@@ -397,9 +397,9 @@ def test_a_failure_twilio_reports_later_is_recorded_on_the_message(app, client, 
 
 # ----------------------------------------------------------------------------- humans
 def test_a_conversation_handed_off_to_a_human_is_not_answered_by_the_ai(app, client, acme, twilio, run_jobs):
-    from app import conversations
-    from app.extensions import db
-    from app.queues import enqueue_delivery
+    from app.infra.extensions import db
+    from app.infra.queues import enqueue_delivery
+    from app.services import replies
 
     post(client, inbound("How long does shipping to Europe take?"))
     run_jobs()
@@ -417,7 +417,7 @@ def test_a_conversation_handed_off_to_a_human_is_not_answered_by_the_ai(app, cli
 
     with app.app_context():  # a staff member answers: sent through the same outbound path
         conversation = db.session.scalars(select(Conversation)).one()
-        staff = conversations.add_staff_message(conversation, "Hi Maria, Sam here. How can I help?")
+        staff = replies.add_staff_message(conversation, "Hi Maria, Sam here. How can I help?")
         db.session.commit()
         enqueue_delivery(staff.id)
         staff_id = staff.id
@@ -437,7 +437,7 @@ def test_messages_arriving_while_no_worker_runs_are_answered_when_one_starts(app
     assert_empty_twiml(post(client, second))
     assert len(messages(app, role="customer")) == 2 and twilio.attempts == []
 
-    redis_conn.flushall()  # Redis lost the queued jobs (e.g. restarted without persistence)
+    redis_conn.flushdb()  # Redis lost the queued jobs (e.g. restarted without persistence)
     from workers.recovery import recover_messages
     with app.app_context():
         assert recover_messages() == 2

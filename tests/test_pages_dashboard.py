@@ -14,18 +14,18 @@ from tests.conftest import FIXTURES
 def conversation(app, company_id, channel="web", customer_id="visitor-session-0001", name=None, status="active",
                  messages=()):
     """Store a conversation with (role, content[, answered[, sources[, feedback]]]) messages."""
-    from app import conversations
-    from app.extensions import db
-    from app.models import Company, Message
+    from app.infra.extensions import db
+    from app.infra.models import Company, Message
+    from app.services import intake
 
     with app.app_context():
         company = db.session.get(Company, company_id)
-        conv = conversations.get_or_create_conversation(company, channel, customer_id, customer_name=name)
+        conv = intake.get_or_create_conversation(company, channel, customer_id, customer_name=name)
         previous = None
         for spec in messages:
             role, content = spec[0], spec[1]
             if role == "customer":
-                previous, _ = conversations.record_customer_message(conv, content)
+                previous, _ = intake.record_customer_message(conv, content)
                 db.session.flush()
                 continue
             message = Message(conversation_id=conv.id, company_id=company_id, channel=channel, role=role,
@@ -141,7 +141,7 @@ def test_pasted_text_and_failed_status_in_words(app, staff, run_jobs):
     assert "no extractable text" in html(owner.client.get("/dashboard/knowledge"))
 
 
-def test_reindex_and_delete(app, staff, run_jobs, redis_conn):
+def test_reindex_queues_the_document_again_and_delete_removes_its_chunks(app, staff, run_jobs, redis_conn):
     owner = staff()
     doc = upload(owner.client, text_title="Hours", text_content="We open at nine.").get_json()["results"][0]
     doc_id = doc["document"]["id"]
@@ -162,7 +162,7 @@ def test_reindex_and_delete(app, staff, run_jobs, redis_conn):
 
 
 # ----------------------------------------------------------------------------- conversations
-def test_list_filters_and_search(app, staff):
+def test_conversation_list_filters_by_channel_and_status_and_searches_messages(app, staff):
     owner = staff()
     cid = owner.company_id
     conversation(app, cid, customer_id="session-web-000000001", name="Maria Lopez",
@@ -203,8 +203,8 @@ def test_thread_shows_sources_and_fallback(app, staff):
 
 
 def test_take_over_reply_resolve_and_hand_back(app, staff, make_company, redis_conn):
-    from app.extensions import db
-    from app.models import Conversation, Message
+    from app.infra.extensions import db
+    from app.infra.models import Conversation, Message
 
     owner = staff()
     conv_id = conversation(app, owner.company_id, channel="whatsapp", customer_id="whatsapp:+15550001111",
@@ -236,8 +236,8 @@ def test_take_over_reply_resolve_and_hand_back(app, staff, make_company, redis_c
 
 
 def test_replying_takes_over_an_ai_conversation(app, staff):
-    from app.extensions import db
-    from app.models import Conversation
+    from app.infra.extensions import db
+    from app.infra.models import Conversation
 
     owner = staff()
     conv_id = conversation(app, owner.company_id, messages=[("customer", "Hello")])
@@ -261,9 +261,9 @@ def test_messages_are_escaped_no_script_injection(app, staff):
 
 
 # ----------------------------------------------------------------------------- settings
-def test_settings_save_and_validate(app, staff):
-    from app.extensions import db
-    from app.models import Company
+def test_settings_are_saved_and_bad_values_are_explained_without_saving(app, staff):
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     owner = staff()
     client = owner.client
@@ -291,8 +291,8 @@ def test_settings_save_and_validate(app, staff):
 
 
 def test_secrets_are_write_only(app, staff):
-    from app.extensions import db
-    from app.models import Company
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     owner = staff()
     page = html(owner.client.get("/dashboard/settings"))
@@ -358,8 +358,8 @@ def test_api_keys_shown_once_and_revocable(app, staff, client):
 
 # ----------------------------------------------------------------------------- tenant isolation
 def test_another_companys_ids_are_404_everywhere(app, staff, run_jobs):
-    from app.extensions import db
-    from app.models import ApiKey, Company, Conversation, Document
+    from app.infra.extensions import db
+    from app.infra.models import ApiKey, Company, Conversation, Document
 
     mine, theirs = staff("Mine"), staff("Theirs")
     doc_id = upload(theirs.client, text_title="Secret plan", text_content="Top secret content.").get_json()[

@@ -23,8 +23,8 @@ def events(response):
 @pytest.fixture
 def widget(app, make_company):
     """A company allowing SITE, with policies.pdf ingested. Returns (company_id, widget_key)."""
-    from app.extensions import db
-    from app.models import Company
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     company_id, _, _ = make_company("Acme Corp", allowed_origins=[SITE])
     with app.app_context():
@@ -88,8 +88,8 @@ def test_disallowed_origin_is_403(client, widget):
 
 
 def test_empty_allow_list_denies_every_foreign_origin(client, make_company, app):
-    from app.extensions import db
-    from app.models import Company
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     company_id, _, _ = make_company("Closed Co")
     with app.app_context():
@@ -155,8 +155,8 @@ def test_unknown_session_has_no_messages_and_bad_input_is_422(client, widget):
 
 
 def test_sessions_are_per_company(client, widget, make_company, app):
-    from app.extensions import db
-    from app.models import Company
+    from app.infra.extensions import db
+    from app.infra.models import Company
 
     _, key = widget
     events(send(client, key, "How long does shipping take?"))
@@ -167,9 +167,9 @@ def test_sessions_are_per_company(client, widget, make_company, app):
     assert client.get(f"/widget/{other_key}/messages?session_id={SESSION}").get_json()["messages"] == []
 
 
-def test_feedback(client, widget, app):
-    from app.extensions import db
-    from app.models import Message
+def test_a_visitor_rates_answers_of_their_own_conversation_only(client, widget, app):
+    from app.infra.extensions import db
+    from app.infra.models import Message
 
     _, key = widget
     done = events(send(client, key, "How long does shipping to Europe take?"))[-1][1]
@@ -187,8 +187,8 @@ def test_feedback(client, widget, app):
 
 
 def test_talk_to_a_human_stops_the_ai(client, widget, app):
-    from app.extensions import db
-    from app.models import Conversation, Message
+    from app.infra.extensions import db
+    from app.infra.models import Conversation, Message
 
     company_id, key = widget
     events(send(client, key, "How long does shipping to Europe take?"))

@@ -29,8 +29,8 @@ def worker_env(app, redis_conn):
 
 def document_state(app, document_id):
     with app.app_context():
-        from app.extensions import db
-        from app.models import Document
+        from app.infra.extensions import db
+        from app.infra.models import Document
 
         db.session.expire_all()
         doc = db.session.get(Document, document_id)
@@ -76,8 +76,8 @@ def test_worker_killed_mid_ingestion_is_recovered_on_restart(app, client, make_c
 
 def response_company_id(app, document_id):
     with app.app_context():
-        from app.extensions import db
-        from app.models import Document
+        from app.infra.extensions import db
+        from app.infra.models import Document
 
         return db.session.get(Document, document_id).company_id
 
@@ -86,7 +86,7 @@ def test_documents_whose_jobs_were_lost_are_queued_again(app, client, make_compa
     _, _, headers = make_company()
     doc = client.post("/api/knowledge/documents/upload/", headers=headers,
                       json={"title": "hours", "content": "We are open 9 to 5."}).get_json()
-    redis_conn.flushall()  # Redis lost its data before any worker ran
+    redis_conn.flushdb()  # Redis lost its data before any worker ran
     from workers.cli import run_worker
 
     run_worker(app, burst=True)
@@ -115,7 +115,7 @@ def test_transient_failure_is_retried_then_fails_with_a_reason(app, client, make
         assert job.get_status() == "scheduled" and job.retries_left == 2
         job.retries_left = 0  # the last attempt
         job.save()
-        from app.queues import get_queue
+        from app.infra.queues import get_queue
 
         get_queue("ingest", redis_conn).scheduled_job_registry.remove(job)
         get_queue("ingest", redis_conn).enqueue_job(job)
@@ -133,7 +133,7 @@ def test_permanent_failure_is_not_retried(app, client, make_company, run_jobs, r
     state = client.get(f"/api/knowledge/documents/{doc['id']}/", headers=headers).get_json()
     assert state["status"] == "failed" and "password-protected" in state["error_message"]
     with app.app_context():
-        from app.queues import get_queue
+        from app.infra.queues import get_queue
 
         assert get_queue("ingest", redis_conn).scheduled_job_registry.count == 0
 
@@ -158,8 +158,8 @@ def test_cli_companies_users_and_queue_health(app, client):
                     "--allowed-origin", "https://shop.acme.example/")
     assert "secret-token" not in out
     with app.app_context():
-        from app.extensions import db
-        from app.models import Company
+        from app.infra.extensions import db
+        from app.infra.models import Company
 
         company = db.session.query(Company).filter_by(slug="acme-corp").one()
         assert company.whatsapp_number == "whatsapp:+14155238886"
@@ -178,22 +178,22 @@ def test_cli_companies_users_and_queue_health(app, client):
 def test_recovery_skips_messages_a_human_already_answered(app, make_company, redis_conn):
     company_id, _, _ = make_company()
     with app.app_context():
-        from app import conversations
-        from app.extensions import db
-        from app.models import Company
+        from app.infra.extensions import db
+        from app.infra.models import Company
+        from app.services import intake, replies
         from workers.recovery import recover_messages
 
         company = db.session.get(Company, company_id)
-        conversation = conversations.get_or_create_conversation(company, "whatsapp", "whatsapp:+15550001")
-        conversations.record_customer_message(conversation, "Is my order late?", channel_message_id="SM-old")
+        conversation = intake.get_or_create_conversation(company, "whatsapp", "whatsapp:+15550001")
+        intake.record_customer_message(conversation, "Is my order late?", channel_message_id="SM-old")
         db.session.commit()
-        first = conversations.record_customer_message(conversation, "Hello?", channel_message_id="SM-new")[0]
+        first = intake.record_customer_message(conversation, "Hello?", channel_message_id="SM-new")[0]
         db.session.commit()
-        conversations.add_staff_message(conversation, "Yes, it ships tomorrow.")
+        replies.add_staff_message(conversation, "Yes, it ships tomorrow.")
         db.session.commit()
-        conversations.record_customer_message(conversation, "Thanks! And returns?", channel_message_id="SM-last")
+        intake.record_customer_message(conversation, "Thanks! And returns?", channel_message_id="SM-last")
         db.session.commit()
-        redis_conn.flushall()
+        redis_conn.flushdb()
         # Only the message after the staff reply is still waiting for an answer (+ the staff reply's delivery).
         assert recover_messages() == 2
         assert first.delivery_status == "received"
@@ -203,20 +203,21 @@ def test_a_provider_message_id_of_another_company_is_never_reused(app, make_comp
     acme_id, _, _ = make_company("Acme")
     globex_id, _, _ = make_company("Globex")
     with app.app_context():
-        from app import conversations
-        from app.extensions import db
-        from app.models import Company, Message
+        from app.domain_errors import ForeignMessageId
+        from app.infra.extensions import db
+        from app.infra.models import Company, Message
+        from app.services import intake
 
         acme, globex = db.session.get(Company, acme_id), db.session.get(Company, globex_id)
-        ours = conversations.get_or_create_conversation(acme, "whatsapp", "whatsapp:+15550002")
-        conversations.record_customer_message(ours, "Where is my order?", channel_message_id="SM-shared")
+        ours = intake.get_or_create_conversation(acme, "whatsapp", "whatsapp:+15550002")
+        intake.record_customer_message(ours, "Where is my order?", channel_message_id="SM-shared")
         db.session.commit()
-        theirs = conversations.get_or_create_conversation(globex, "whatsapp", "whatsapp:+15550003")
-        with pytest.raises(conversations.ForeignMessageIdError):
-            conversations.record_customer_message(theirs, "Hi", channel_message_id="SM-shared")
+        theirs = intake.get_or_create_conversation(globex, "whatsapp", "whatsapp:+15550003")
+        with pytest.raises(ForeignMessageId):
+            intake.record_customer_message(theirs, "Hi", channel_message_id="SM-shared")
         db.session.rollback()
-        again, created = conversations.record_customer_message(
-            conversations.get_or_create_conversation(acme, "whatsapp", "whatsapp:+15550002"), "Where is my order?",
+        again, created = intake.record_customer_message(
+            intake.get_or_create_conversation(acme, "whatsapp", "whatsapp:+15550002"), "Where is my order?",
             channel_message_id="SM-shared")
         assert not created and again.company_id == acme_id
         assert db.session.query(Message).filter_by(company_id=globex_id).count() == 0

@@ -26,9 +26,9 @@ def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None
     from rq import SimpleWorker, Worker
     from rq.serializers import JSONSerializer
 
-    from app.db_setup import ensure_schema
-    from app.kb import get_kb
-    from app.queues import QUEUE_NAMES, connection, get_queue
+    from app.infra.kb import get_kb
+    from app.infra.migrate import ensure_schema
+    from app.infra.queues import QUEUE_NAMES, connection, get_queue
 
     from .context import set_app
     from .recovery import recover_interrupted_work

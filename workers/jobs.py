@@ -1,4 +1,8 @@
-"""RQ jobs. Each takes ids, re-reads state when it runs, and is safe to run twice."""
+"""RQ jobs. Each takes ids, re-reads state when it runs, and is safe to run twice.
+
+A job owns its unit of work: the services it calls only flush, and the job commits (progress as
+it goes, the outcome at the end) or rolls back and records why it failed.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import time
 
 from rq import get_current_job
 
-from app import conversations
-from app.extensions import db
-from app.kb import get_kb
-from app.models import Company, Document, Message, now
-from app.queues import enqueue_delivery
+from app.channels.outbound import deliver
+from app.domain_errors import DeliveryRefused
+from app.infra.extensions import db
+from app.infra.kb import get_kb
+from app.infra.models import Company, Document, Message, now
+from app.infra.queues import enqueue_delivery
+from app.services import replies
 from rag_engine import DocumentNotFoundError, IngestError
 
 from .context import app_context, worker_identity
@@ -110,7 +116,7 @@ def answer_message(message_id: str) -> str:
         if message is None or message.role != "customer":
             return "gone"
         try:
-            reply = conversations.answer_message(message)
+            reply = replies.answer(message)
         except Exception:
             db.session.rollback()
             if _final_attempt():
@@ -128,8 +134,6 @@ def answer_message(message_id: str) -> str:
 
 def deliver_message(message_id: str) -> str:
     """Send an assistant or staff reply through its conversation's channel."""
-    from app.channels import PermanentDeliveryError, deliver
-
     with app_context():
         message = db.session.get(Message, message_id)
         if message is None:
@@ -139,8 +143,8 @@ def deliver_message(message_id: str) -> str:
         message.attempts += 1
         db.session.commit()  # counted even if the send fails and is rolled back
         try:
-            deliver(message)
-        except PermanentDeliveryError as err:
+            deliver(message, save_progress=db.session.commit)
+        except DeliveryRefused as err:
             db.session.rollback()
             message = db.session.get(Message, message_id)
             message.delivery_status, message.delivery_error = "failed", str(err)

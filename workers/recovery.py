@@ -19,9 +19,9 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from app.extensions import db
-from app.models import Conversation, Document, Message, now
-from app.queues import connection, enqueue_answer, enqueue_delivery, enqueue_ingest
+from app.infra.extensions import db
+from app.infra.models import Conversation, Document, Message, now
+from app.infra.queues import connection, enqueue_answer, enqueue_delivery, enqueue_ingest
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=10)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Response, g, request, stream_with_context
+from flask import g, request
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from ..chat import company_conversation, post_message, reply_payload, set_feedback, stream_message
 from ..cors import allow_cors
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Conversation, Message
-from . import bp
-from .openapi import responses, spec
-from .schemas import (
+from ..errors import invalid_request
+from ..infra.extensions import db
+from ..infra.models import Conversation
+from ..schemas import (
     ChatIn, ChatOut, ConversationList, ConversationQuery, ErrorBody, FeedbackIn, FeedbackOut, MessageList,
     conversation_out, message_out,
 )
+from ..services import replies, threads, web_sessions
+from ..services.tenancy import owned
+from ..sse import chat_stream
+from .blueprint import bp
+from .openapi import responses, spec
 
 
 @bp.post("/chat/message/")
@@ -24,9 +26,12 @@ from .schemas import (
 def chat_message():
     """Ask a question. Pass the returned `session_id` back to continue the conversation."""
     body: ChatIn = request.context.json
-    conversation, message, reply = post_message(g.company, body.message, body.session_id, body.customer_name)
+    conversation, message = web_sessions.post(g.company, body.message, body.session_id, body.customer_name)
+    db.session.commit()  # kept even if the assistant fails below
+    reply = replies.answer(message)
+    db.session.commit()
     return ChatOut(conversation_id=conversation.id, session_id=conversation.customer_id, message_id=message.id,
-                   **reply_payload(conversation, reply))
+                   **web_sessions.reply_payload(conversation, reply))
 
 
 @bp.post("/chat/message/stream/")
@@ -35,11 +40,8 @@ def chat_message_stream():
     try:
         body = ChatIn.model_validate(request.get_json(silent=True) or {})
     except ValidationError as err:
-        raise ApiError(422, "Invalid request: " + "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in err.errors()[:5]))
-    events = stream_message(g.company, body.message, body.session_id, body.customer_name)
-    return Response(stream_with_context(events), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        raise invalid_request(err) from None
+    return chat_stream(g.company, body.message, body.session_id, body.customer_name)
 
 
 @bp.post("/chat/conversations/<conversation_id>/feedback/")
@@ -47,7 +49,8 @@ def chat_message_stream():
 def chat_feedback(conversation_id: str):
     """Thumbs up or down on one AI answer."""
     body: FeedbackIn = request.context.json
-    message = set_feedback(company_conversation(g.company, conversation_id), body.message_id, body.value)
+    message = replies.set_feedback(owned(Conversation, g.company.id, conversation_id), body.message_id, body.value)
+    db.session.commit()
     return FeedbackOut(message_id=message.id, feedback=message.feedback)
 
 
@@ -72,10 +75,8 @@ def list_conversations():
 @spec.validate(resp=responses(HTTP_200=MessageList, HTTP_404=ErrorBody), tags=["chat"])
 def conversation_messages(conversation_id: str):
     """Every message of one conversation, oldest first, with each answer's sources."""
-    conversation = company_conversation(g.company, conversation_id)
-    rows = db.session.scalars(select(Message).where(Message.conversation_id == conversation.id,
-                                                    Message.company_id == g.company.id)
-                              .order_by(Message.created_at)).all()
+    conversation = owned(Conversation, g.company.id, conversation_id)
+    rows = threads.messages(conversation)
     return MessageList(conversation_id=conversation.id, messages=[message_out(m) for m in rows])
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import g, request
 from sqlalchemy import select
 
-from ..documents import accept_upload, company_document, delete_document
 from ..errors import ApiError
-from ..extensions import db
-from ..models import Document
-from . import bp
+from ..infra.extensions import db
+from ..infra.models import Document
+from ..schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
+from ..services import uploads
+from ..services.tenancy import owned
+from .blueprint import bp
 from .openapi import responses, spec
-from .schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
 
 
 @bp.post("/knowledge/documents/upload/")
@@ -32,8 +33,9 @@ def upload_document():
     else:
         body: TextDocumentIn = request.context.json
         data, title = body.content.encode("utf-8"), body.title.strip()
-        filename = title if title.lower().endswith((".txt", ".md")) else f"{title}.txt"
-    document, created = accept_upload(g.company, data, filename, title)
+        filename = body.filename
+    document, created = uploads.accept_upload(g.company, data, filename, title)
+    db.session.commit()
     return document_out(document), 202 if created else 200
 
 
@@ -50,12 +52,13 @@ def list_documents():
 @spec.validate(resp=responses(HTTP_200=DocumentOut, HTTP_404=ErrorBody), tags=["knowledge"])
 def get_document(document_id: str):
     """One document: status (pending/processing/completed/failed), progress, error in words."""
-    return document_out(company_document(g.company, document_id))
+    return document_out(owned(Document, g.company.id, document_id))
 
 
 @bp.delete("/knowledge/documents/<document_id>/")
 @spec.validate(resp=responses(HTTP_204=None, HTTP_404=ErrorBody), tags=["knowledge"])
 def remove_document(document_id: str):
     """Delete a document, its original file and all its chunks."""
-    delete_document(g.company, company_document(g.company, document_id))
+    uploads.delete_document(g.company, owned(Document, g.company.id, document_id))
+    db.session.commit()
     return "", 204

@@ -10,8 +10,8 @@ from flask import jsonify
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 
-from . import bp
-from .schemas import ErrorBody
+from ..schemas import ErrorBody
+from .blueprint import bp
 
 
 def _error_format(req, resp, req_validation_error, instance, adapter=None):

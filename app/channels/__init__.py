@@ -1,24 +1,7 @@
-"""Outbound delivery, one module per channel. ``deliver(message)`` sends an assistant or staff
-message through its conversation's channel; web messages are read by the widget, not sent."""
+"""Channel adapters for WhatsApp (Twilio) and email (Postmark).
 
-from __future__ import annotations
-
-from ..models import Message
-
-
-class PermanentDeliveryError(Exception):
-    """The provider refused the message for good (e.g. outside WhatsApp's 24-hour window): no retry."""
-
-
-def deliver(message: Message) -> None:
-    if message.channel == "web":
-        return
-    if message.channel == "whatsapp":
-        from . import whatsapp
-
-        return whatsapp.deliver(message)
-    if message.channel == "email":
-        from . import email
-
-        return email.deliver(message)
-    raise PermanentDeliveryError(f"Unknown channel {message.channel!r}")
+``inbound/`` turns a provider's webhook into a stored customer message: parse, authenticate,
+route to a company, then hand it to ``services/intake.py``. ``outbound/`` sends an assistant or
+staff message through the provider (called by the outbound job). What both directions need to
+know about a provider (credentials, numbers, headers) sits beside them.
+"""

@@ -1,30 +1,27 @@
-"""Conversations: list with filters and search, the thread with sources, take over, reply, resolve."""
+"""Conversations page: list with filters and search, the thread with sources, take over, reply, resolve."""
 
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Optional
+from typing import Iterable
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import exists, func, or_, select
 
-from . import conversations, queues
-from .dashboard import bp, current_company, display_name, owned
-from .extensions import db
-from .models import Conversation, Message, now
+from ..infra import queues
+from ..infra.extensions import db
+from ..infra.models import Conversation, Message
+from ..services import handover, replies, threads
+from .blueprint import bp, current_company, owned
+from .templating import display_name
 
 log = logging.getLogger(__name__)
 PER_PAGE = 25
 MAX_REPLY = 4000
 CHANNELS = ("web", "whatsapp", "email")
-STATUSES = ("active", "handed_off", "resolved")
-
-# System notes shown in the thread (and to a web visitor) when staff change who answers.
-NOTES = {
-    "handed_off": "A member of our team has joined the conversation.",
-    "active": "The AI assistant is answering again.",
-    "resolved": "This conversation was marked as resolved.",
-}
+STATUS_FLASH = {"handed_off": "You took over: the AI will not answer this conversation until you hand it back.",
+                "active": "Handed back to the AI assistant.",
+                "resolved": "Marked as resolved."}
 
 
 def last_messages(conversation_ids: Iterable[str]) -> dict:
@@ -49,37 +46,11 @@ def message_json(message: Message) -> dict:
             "created_at": message.created_at.isoformat()}
 
 
-def thread_messages(conversation: Conversation, after: Optional[str] = None) -> list[Message]:
-    query = select(Message).where(Message.conversation_id == conversation.id,
-                                  Message.company_id == conversation.company_id)
-    if after:
-        anchor = db.session.scalars(select(Message).where(Message.id == after,
-                                                          Message.conversation_id == conversation.id)).first()
-        if anchor is not None:
-            query = query.where(Message.created_at > anchor.created_at)
-    return db.session.scalars(query.order_by(Message.created_at)).all()
-
-
-def add_note(conversation: Conversation, status: str) -> Message:
-    note = Message(conversation_id=conversation.id, company_id=conversation.company_id,
-                   channel=conversation.channel, role="system", content=NOTES[status])
-    db.session.add(note)
-    return note
-
-
-def set_status(conversation: Conversation, status: str) -> bool:
-    if conversation.status == status:
-        return False
-    conversation.status = status
-    add_note(conversation, status)
-    return True
-
-
 @bp.get("/conversations")
 def conversation_list():
     company = current_company()
     channel = request.args.get("channel") if request.args.get("channel") in CHANNELS else None
-    status = request.args.get("status") if request.args.get("status") in STATUSES else None
+    status = request.args.get("status") if request.args.get("status") in handover.STATUSES else None
     q = (request.args.get("q") or "").strip()[:200]
     page = max(1, request.args.get("page", 1, type=int) or 1)
     where = [Conversation.company_id == company.id]
@@ -113,14 +84,14 @@ def conversation_detail(conversation_id: str):
     company = current_company()
     conversation = owned(Conversation, conversation_id)
     return render_template("dashboard/conversation.html", company=company, conversation=conversation,
-                           messages=thread_messages(conversation), name=display_name(conversation),
+                           messages=threads.messages(conversation), name=display_name(conversation),
                            active_page="conversations")
 
 
 @bp.get("/conversations/<conversation_id>/messages.json")
 def conversation_messages_json(conversation_id: str):
     conversation = owned(Conversation, conversation_id)
-    messages = thread_messages(conversation, request.args.get("after"))
+    messages = threads.messages(conversation, request.args.get("after"))
     return jsonify({"status": conversation.status, "messages": [message_json(m) for m in messages]})
 
 
@@ -128,13 +99,11 @@ def conversation_messages_json(conversation_id: str):
 def conversation_status(conversation_id: str):
     conversation = owned(Conversation, conversation_id)
     status = request.form.get("status")
-    if status not in STATUSES:
+    if status not in handover.STATUSES:
         abort(400, "Unknown status.")
-    if set_status(conversation, status):
+    if handover.set_status(conversation, status):
         db.session.commit()
-        flash({"handed_off": "You took over: the AI will not answer this conversation until you hand it back.",
-               "active": "Handed back to the AI assistant.",
-               "resolved": "Marked as resolved."}[status], "success")
+        flash(STATUS_FLASH[status], "success")
     return redirect(url_for("dashboard.conversation_detail", conversation_id=conversation.id))
 
 
@@ -150,9 +119,8 @@ def conversation_reply(conversation_id: str):
     if len(text) > MAX_REPLY:
         flash(f"The reply is too long (at most {MAX_REPLY} characters).", "error")
         return back
-    set_status(conversation, "handed_off")
-    message = conversations.add_staff_message(conversation, text)
-    conversation.updated_at = now()
+    handover.set_status(conversation, "handed_off")
+    message = replies.add_staff_message(conversation, text)
     db.session.commit()
     if conversation.channel != "web":
         try:

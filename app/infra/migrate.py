@@ -1,4 +1,4 @@
-"""Bring the database schema up to date (Alembic migrations), once across concurrent processes."""
+"""The database schema brought up to date (Alembic migrations), once across concurrent processes."""
 
 from __future__ import annotations
 

@@ -7,22 +7,17 @@ to the request that created it (never stored in the session cookie).
 
 from __future__ import annotations
 
-import re
 from typing import Optional
-from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .dashboard import bp, current_company, owned, owner_required
-from .extensions import db
-from .models import ApiKey, Company, now
-
-COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-PHONE = re.compile(r"^\+[1-9][0-9]{6,15}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-LIMITS = {"personality": 2000, "fallback_message": 1000, "widget_title": 100, "widget_greeting": 500}
+from ..infra.extensions import db
+from ..infra.models import ApiKey, Company, now
+from .blueprint import bp, current_company, owned, owner_required
+from .forms import AssistantForm, ChannelsForm, WidgetForm, problems
 
 
 def public_base_url() -> str:
@@ -32,20 +27,6 @@ def public_base_url() -> str:
 def widget_snippet(company: Company) -> str:
     return (f'<script src="{public_base_url()}/widget.js" data-widget-key="{company.widget_key}" async>'
             f'</script>')
-
-
-def normalize_origin(raw: str) -> Optional[str]:
-    """'https://www.example.com' (scheme + host [+ port], no path), or None when it is not one."""
-    raw = raw.strip().rstrip("/")
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment \
-            or parts.username or parts.password:
-        return None
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    return f"{parts.scheme}://{parts.hostname.lower()}" + (f":{port}" if port else "")
 
 
 def webhook_url(kind: str) -> Optional[str]:
@@ -72,7 +53,7 @@ def settings():
     return render_settings(current_company())
 
 
-def _text(name: str) -> str:
+def _form_text(name: str) -> str:
     return (request.form.get(name) or "").strip()
 
 
@@ -80,12 +61,11 @@ def _text(name: str) -> str:
 @owner_required
 def settings_assistant():
     company = current_company()
-    values = {"personality": _text("personality"), "fallback_message": _text("fallback_message")}
-    errors = [f"{name.replace('_', ' ').capitalize()} is too long (at most {LIMITS[name]} characters)."
-              for name, value in values.items() if len(value) > LIMITS[name]]
-    if errors:
-        return render_settings(company, {"assistant": errors}, status=422, form=request.form)
-    company.personality, company.fallback_message = values["personality"], values["fallback_message"]
+    try:
+        form = AssistantForm.model_validate(request.form.to_dict())
+    except ValidationError as err:
+        return render_settings(company, {"assistant": problems(err)}, status=422, form=request.form)
+    company.personality, company.fallback_message = form.personality, form.fallback_message
     db.session.commit()
     flash("AI assistant settings saved.", "success")
     return redirect(url_for("dashboard.settings") + "#assistant")
@@ -95,28 +75,13 @@ def settings_assistant():
 @owner_required
 def settings_widget():
     company = current_company()
-    errors = []
-    title, greeting, color = _text("widget_title"), _text("widget_greeting"), _text("widget_color")
-    if not title:
-        errors.append("The widget title is empty.")
-    for name, value in (("widget_title", title), ("widget_greeting", greeting)):
-        if len(value) > LIMITS[name]:
-            errors.append(f"The {name.split('_')[1]} is too long (at most {LIMITS[name]} characters).")
-    if not COLOR.match(color):
-        errors.append("The colour must look like #4f46e5.")
-    origins = []
-    for line in re.split(r"[\s,]+", request.form.get("allowed_origins") or ""):
-        if not line:
-            continue
-        origin = normalize_origin(line)
-        if origin is None:
-            errors.append(f"{line[:100]} is not an origin: write it like https://www.example.com (no path).")
-        elif origin not in origins:
-            origins.append(origin)
-    if errors:
-        return render_settings(company, {"widget": errors}, status=422, form=request.form)
-    company.widget_title, company.widget_greeting, company.widget_color = title, greeting, color.lower()
-    company.allowed_origins = origins
+    try:
+        form = WidgetForm.model_validate(request.form.to_dict())
+    except ValidationError as err:
+        return render_settings(company, {"widget": problems(err)}, status=422, form=request.form)
+    company.widget_title, company.widget_greeting, company.widget_color = (
+        form.widget_title, form.widget_greeting, form.widget_color)
+    company.allowed_origins = form.allowed_origins
     db.session.commit()
     flash("Chat widget settings saved.", "success")
     return redirect(url_for("dashboard.settings") + "#widget")
@@ -126,30 +91,20 @@ def settings_widget():
 @owner_required
 def settings_channels():
     company = current_company()
-    errors = []
-    number = _text("whatsapp_number").removeprefix("whatsapp:").replace(" ", "")
-    if number and not PHONE.match(number):
-        errors.append("The WhatsApp number must be in international format, like +14155238886.")
-    inbound = _text("inbound_email").lower()
-    sender = _text("postmark_from_email")
-    for label, value in (("inbound address", inbound), ("sender address", sender)):
-        if value and not EMAIL.match(value):
-            errors.append(f"The {label} is not an e-mail address.")
-    sid = _text("twilio_account_sid")
-    if sid and not re.fullmatch(r"AC[0-9a-zA-Z]{32}", sid):
-        errors.append("The Twilio Account SID looks like AC followed by 32 letters and digits.")
-    if errors:
-        return render_settings(company, {"channels": errors}, status=422, form=request.form)
-    company.whatsapp_number = f"whatsapp:{number}" if number else None
-    company.inbound_email = inbound or None
-    company.postmark_from_email = sender or None
-    company.twilio_account_sid = sid or None
+    try:
+        form = ChannelsForm.model_validate(request.form.to_dict())
+    except ValidationError as err:
+        return render_settings(company, {"channels": problems(err)}, status=422, form=request.form)
+    company.whatsapp_number = f"whatsapp:{form.whatsapp_number}" if form.whatsapp_number else None
+    company.inbound_email = form.inbound_email or None
+    company.postmark_from_email = form.postmark_from_email or None
+    company.twilio_account_sid = form.twilio_account_sid or None
     # Write-only secrets: a blank field keeps the stored value; "clear" removes it.
     for field in ("twilio_auth_token", "postmark_server_token"):
         if request.form.get(f"clear_{field}"):
             setattr(company, field, None)
-        elif _text(field):
-            setattr(company, field, _text(field))
+        elif _form_text(field):
+            setattr(company, field, _form_text(field))
     try:
         db.session.commit()
     except IntegrityError:
@@ -166,7 +121,7 @@ def settings_channels():
 @owner_required
 def api_key_create():
     company = current_company()
-    name = _text("name")[:100] or "Dashboard"
+    name = _form_text("name")[:100] or "Dashboard"
     _, key = ApiKey.issue(company, name)
     db.session.commit()
     return render_settings(company, new_key=key)

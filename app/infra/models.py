@@ -1,6 +1,7 @@
 """The app's tables: companies (tenants), API keys, staff users, documents, conversations, messages.
 
-Every tenant-owned row carries company_id, and every query filters on it (see app/tenancy.py).
+Every tenant-owned row carries company_id, and every query filters on it (lookups by id:
+app/services/tenancy.py).
 """
 
 from __future__ import annotations

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from pydantic import ValidationError
 from sqlalchemy import select
 
-from .dashboard import bp, current_company, owned
-from .documents import accept_upload, delete_document, request_reindex
-from .errors import ApiError
-from .extensions import db
-from .models import Document
+from ..domain_errors import UploadRejected
+from ..infra.extensions import db
+from ..infra.models import Document
+from ..schemas import TextDocumentIn
+from ..services import uploads
+from .blueprint import bp, current_company, owned
 
 MAX_TITLE = 255
+# What a missing field of the pasted-text form is told (validated by the API's TextDocumentIn, app/schemas.py).
+PASTED_TEXT_PROBLEMS = {"title": "Give the pasted text a title.", "content": "The pasted text is empty."}
 
 
 def document_json(document: Document) -> dict:
@@ -26,51 +30,56 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+def company_documents(company_id: str) -> list[Document]:
+    return db.session.scalars(select(Document).where(Document.company_id == company_id)
+                              .order_by(Document.created_at.desc())).all()
+
+
 @bp.get("/knowledge")
 def knowledge():
     company = current_company()
-    documents = db.session.scalars(select(Document).where(Document.company_id == company.id)
-                                   .order_by(Document.created_at.desc())).all()
-    return render_template("dashboard/knowledge.html", company=company, documents=documents,
+    return render_template("dashboard/knowledge.html", company=company, documents=company_documents(company.id),
                            active_page="knowledge")
 
 
 @bp.get("/knowledge/documents.json")
 def documents_json():
-    company = current_company()
-    documents = db.session.scalars(select(Document).where(Document.company_id == company.id)
-                                   .order_by(Document.created_at.desc())).all()
-    return jsonify({"documents": [document_json(d) for d in documents]})
+    return jsonify({"documents": [document_json(d) for d in company_documents(current_company().id)]})
 
 
 def _accept(company, data: bytes, filename: str, title: str) -> dict:
+    """One upload as its own unit of work: stored and queued, or refused in words."""
     try:
-        document, created = accept_upload(company, data, filename, title)
-    except ApiError as err:
+        document, created = uploads.accept_upload(company, data, filename, title)
+    except UploadRejected as err:
         db.session.rollback()
         return {"filename": filename, "ok": False, "error": err.message}
+    db.session.commit()
     return {"filename": filename, "ok": True, "created": created, "document": document_json(document)}
+
+
+def _pasted_text(company) -> list[dict]:
+    content = (request.form.get("text_content") or "").strip()
+    title = (request.form.get("text_title") or "").strip()[:MAX_TITLE]
+    if not (content or title):
+        return []
+    try:
+        pasted = TextDocumentIn(title=title, content=content)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        field = str(problem["loc"][0])
+        said = PASTED_TEXT_PROBLEMS[field] if problem["type"] == "string_too_short" else f"The {field} is too long."
+        return [{"filename": title or "Pasted text", "ok": False, "error": said}]
+    return [_accept(company, pasted.content.encode("utf-8"), pasted.filename, pasted.title)]
 
 
 @bp.post("/knowledge/upload")
 def upload():
     """Files (field ``files``, several allowed) and/or pasted text (``text_title`` + ``text_content``)."""
     company = current_company()
-    results = []
-    for upload_file in request.files.getlist("files"):
-        if not upload_file or not upload_file.filename:
-            continue
-        results.append(_accept(company, upload_file.read(), upload_file.filename, upload_file.filename))
-    content = (request.form.get("text_content") or "").strip()
-    text_title = (request.form.get("text_title") or "").strip()[:MAX_TITLE]
-    if content or text_title:
-        if not text_title:
-            results.append({"filename": "Pasted text", "ok": False, "error": "Give the pasted text a title."})
-        elif not content:
-            results.append({"filename": text_title, "ok": False, "error": "The pasted text is empty."})
-        else:
-            filename = text_title if text_title.lower().endswith((".txt", ".md")) else f"{text_title}.txt"
-            results.append(_accept(company, content.encode("utf-8"), filename, text_title))
+    results = [_accept(company, upload_file.read(), upload_file.filename, upload_file.filename)
+               for upload_file in request.files.getlist("files") if upload_file and upload_file.filename]
+    results += _pasted_text(company)
     if not results:
         results.append({"filename": "", "ok": False, "error": "Choose one or more files, or paste some text."})
     if wants_json():  # one result per file, each with "ok" and the document or the error in words
@@ -90,7 +99,8 @@ def reindex(document_id: str):
     if document.status in ("pending", "processing"):
         flash(f"{document.title} is already being processed.", "info")
     else:
-        request_reindex(document)
+        uploads.request_reindex(document)
+        db.session.commit()
         flash(f"Re-indexing {document.title}.", "success")
     return redirect(url_for("dashboard.knowledge"))
 
@@ -100,6 +110,7 @@ def delete(document_id: str):
     company = current_company()
     document = owned(Document, document_id)
     title = document.title
-    delete_document(company, document)
+    uploads.delete_document(company, document)
+    db.session.commit()
     flash(f"Deleted {title}.", "success")
     return redirect(url_for("dashboard.knowledge"))

@@ -1,22 +1,10 @@
-"""The engine stands alone (no web, queue or channel imports) and its settings fail loudly."""
+"""rag_engine's settings: defaults, overrides, and a loud failure for every bad value.
 
-import subprocess
-import sys
+(That the engine stands alone, importing no web, queue or channel code, is in test_architecture.py.)"""
 
 import pytest
 
 from rag_engine import ConfigurationError, Settings
-
-
-def test_rag_engine_imports_no_web_queue_or_channel_code():
-    code = (
-        "import sys, rag_engine\n"
-        "from rag_engine import KnowledgeBase\n"
-        "bad = [m for m in ('flask', 'rq', 'redis', 'twilio', 'postmarker', 'app', 'workers') if m in sys.modules]\n"
-        "print(','.join(bad))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
 
 
 @pytest.mark.parametrize("env, message", [

@@ -1,4 +1,8 @@
-"""Request and response bodies of the API (pydantic; the OpenAPI document is generated from them)."""
+"""Request and response bodies of the HTTP edges (pydantic), in one place for all of them.
+
+The API's OpenAPI document is generated from them; the widget and the staff pages validate their
+input with the same models (the widget's are the API's, with its own session ids).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,12 @@ class TextDocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=255)
     content: str = Field(min_length=1, max_length=5_000_000)
+
+    @property
+    def filename(self) -> str:
+        """Pasted text is stored as a .txt (or .md) file named after its title."""
+        title = self.title.strip()
+        return title if title.lower().endswith((".txt", ".md")) else f"{title}.txt"
 
 
 class DocumentOut(BaseModel):
@@ -148,3 +158,45 @@ def conversation_out(c) -> ConversationOut:
     return ConversationOut(id=c.id, channel=c.channel, customer_id=c.customer_id, customer_name=c.customer_name,
                            status=c.status, subject=c.subject, created_at=c.created_at,
                            last_message_at=c.last_message_at)
+
+
+# ----------------------------------------------------------------------------- the chat widget's input
+WIDGET_SESSION_ID = r"^[A-Za-z0-9_-]{16,64}$"  # a random token kept in the visitor's localStorage
+
+
+def _blank_is_none(value):
+    return None if value == "" else value
+
+
+class WidgetSessionIn(BaseModel):
+    """Any widget call naming the visitor's session (optional: a new one is opened)."""
+
+    model_config = ConfigDict(extra="ignore")
+    session_id: Optional[str] = Field(default=None, pattern=WIDGET_SESSION_ID)
+
+    _blank_session = field_validator("session_id", mode="before")(_blank_is_none)
+
+
+class WidgetMessageIn(WidgetSessionIn, ChatIn):
+    """The API's ChatIn, with the widget's session ids and the visitor's ``name`` (cut, never refused)."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: Optional[str] = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def short_name(cls, value) -> Optional[str]:
+        return (value.strip()[:200] or None) if isinstance(value, str) else None
+
+
+class WidgetFeedbackIn(FeedbackIn):
+    """The API's FeedbackIn, from the visitor whose session holds the conversation."""
+
+    model_config = ConfigDict(extra="ignore")
+    session_id: str = Field(pattern=WIDGET_SESSION_ID)
+
+
+class WidgetMessagesQuery(WidgetSessionIn):
+    """``?session_id=…&after=<message id>``: the visitor's conversation, or what came after one message."""
+
+    after: Optional[str] = None

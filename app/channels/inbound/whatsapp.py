@@ -1,0 +1,139 @@
+"""WhatsApp messages coming in through Twilio: routing, signature checks, storing, delivery reports.
+
+Routing (which company a message belongs to)
+--------------------------------------------
+* A message is routed by its ``To`` number to the company whose ``whatsapp_number`` is that number
+  (a number stored without the ``whatsapp:`` prefix matches too).
+* The process-wide defaults from .env (TWILIO_WHATSAPP_NUMBER, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
+  serve a single company: a message to TWILIO_WHATSAPP_NUMBER that no company claims by its own
+  ``whatsapp_number`` goes to the one company whose ``whatsapp_number`` is empty — only when exactly
+  one company has it empty. With none or several such companies it is not routed (logged as an
+  error), never guessed. Give each company its own number with
+  ``flask --app app companies set <slug> --whatsapp-number ...`` in a multi-company install.
+
+Storing (``receive``): the message is stored (dedup on ``MessageSid``) and an answer job queued
+when the webhook commits; Twilio gets empty TwiML at once. A message without text (a photo, a
+voice note, a location) gets a short canned reply instead of an AI answer. One conversation per
+(company, customer number).
+
+Delivery reports (``record_status``): a message Twilio accepted but could not deliver later
+("failed"/"undelivered", e.g. 63016 reported asynchronously) is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from flask import current_app
+from sqlalchemy import Text, cast, or_, select
+
+from ...domain_errors import ForeignMessageId, InvalidPayload
+from ...infra.extensions import db
+from ...infra.models import Company, Message
+from ...services import intake
+from ..twilio_account import PERMANENT_CODES, credentials, normalize_number
+
+log = logging.getLogger(__name__)
+CHANNEL = "whatsapp"
+NO_TEXT_REPLY = ("Thanks for your message! I can only read text, so I couldn't look at what you sent. "
+                 "Could you describe your question in a few words?")
+
+
+def company_for_number(to: Optional[str]) -> Optional[Company]:
+    """The company that owns the number a message was sent to (see the module docstring)."""
+    number = normalize_number(to)
+    if number is None:
+        return None
+    bare = number[len("whatsapp:"):]
+    company = db.session.scalars(select(Company).where(Company.whatsapp_number.in_((number, bare)))).first()
+    if company is not None:
+        return company
+    if number != normalize_number(current_app.config.get("TWILIO_WHATSAPP_NUMBER")):
+        return None
+    candidates = db.session.scalars(select(Company).where(
+        or_(Company.whatsapp_number.is_(None), Company.whatsapp_number == "")).limit(2)).all()
+    if len(candidates) == 1:
+        return candidates[0]
+    log.error("WhatsApp message to the default number TWILIO_WHATSAPP_NUMBER: %d companies have no "
+              "whatsapp_number, so it can't be routed; set --whatsapp-number on the company it belongs to",
+              len(candidates))
+    return None
+
+
+def signature_valid(company: Company, url: str, params, signature: Optional[str],
+                    settings_header: Optional[str] = None) -> bool:
+    """Twilio's ``X-Twilio-Signature`` for ``url`` (the public URL Twilio posted to) and the form."""
+    from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+    _, token = credentials(company)
+    if not token:
+        log.error("company %s has no Twilio auth token (nor TWILIO_AUTH_TOKEN): can't verify a webhook",
+                  company.slug)
+        return False
+    if not signature:
+        return False
+    return RequestValidator(token).validate(url, params, signature,
+                                            algorithm=get_signature_algorithm(settings_header))
+
+
+def receive(company: Company, form) -> str:
+    """Store a Twilio WhatsApp webhook's message and queue its answer: "stored" or "duplicate"."""
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    sender = normalize_number(form.get("From"))
+    if not sid or not sender:
+        raise InvalidPayload("MessageSid and From are required.")
+    body = (form.get("Body") or "").strip()
+    try:
+        num_media = max(0, int(form.get("NumMedia") or 0))
+    except ValueError:
+        num_media = 0
+    media_types = [form.get(f"MediaContentType{i}") or "unknown" for i in range(min(num_media, 10))]
+    meta = {"num_media": num_media, "media_types": media_types, "wa_id": form.get("WaId") or None}
+    content = body or _describe_without_text(form, media_types)
+    stored = intake.find_received(CHANNEL, sid)
+    if stored is not None and stored.company_id != company.id:
+        log.warning("WhatsApp message id %s is already stored for another company: ignored", sid)
+        return "duplicate"
+    conversation = stored.conversation if stored is not None else intake.get_or_create_conversation(
+        company, CHANNEL, sender, customer_name=(form.get("ProfileName") or "").strip()[:200] or None)
+    try:
+        _, created = intake.accept(conversation, content, sid, meta, canned_reply=None if body else NO_TEXT_REPLY)
+    except ForeignMessageId:  # stored for another company a moment ago
+        log.warning("WhatsApp message id %s is already stored for another company: ignored", sid)
+        return "duplicate"
+    if not created:
+        log.info("WhatsApp message %s redelivered: acknowledged, not answered again", sid)
+        return "duplicate"
+    return "stored"
+
+
+def _describe_without_text(form, media_types: list[str]) -> str:
+    """What staff see in place of the text of a message that has none."""
+    if media_types:
+        return f"[{len(media_types)} attachment{'s' if len(media_types) > 1 else ''}: {', '.join(media_types)}]"
+    if form.get("Latitude") and form.get("Longitude"):
+        return "[location]"
+    return "[message without text]"
+
+
+def record_status(company: Company, form) -> str:
+    """Twilio's delivery report for a message we sent: a failure is recorded on the message."""
+    sid = (form.get("MessageSid") or "").strip()
+    status = (form.get("MessageStatus") or "").strip().lower()
+    if not sid or not status:
+        raise InvalidPayload("MessageSid and MessageStatus are required.")
+    message = db.session.scalars(select(Message).where(
+        Message.company_id == company.id, Message.channel == CHANNEL, Message.role.in_(("assistant", "staff")),
+        or_(Message.channel_message_id == sid, cast(Message.channel_meta, Text).contains(sid)))).first()
+    if message is None:
+        return "unknown"
+    if status in ("failed", "undelivered"):
+        try:
+            code = int(form.get("ErrorCode") or 0) or None
+        except ValueError:
+            code = None
+        message.delivery_status = "failed"
+        message.delivery_error = PERMANENT_CODES.get(code) or f"Twilio reported the message {status} (error {code})."
+        log.info("WhatsApp message %s was %s (Twilio error %s)", message.id, status, code)
+    return status

@@ -1,0 +1,120 @@
+"""A customer's message, stored once in its conversation — the first step every channel shares.
+
+Web chat answers inline (the visitor is waiting on the request); WhatsApp and email go through
+``accept``, which queues an ``answer_message`` job. Either way the message is stored first,
+deduplicated by the provider's message id (unique per channel), and answered at most once
+(see ``services/replies.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from rag_engine import Answer
+
+from ..domain_errors import ForeignMessageId
+from ..infra import queues
+from ..infra.extensions import db
+from ..infra.models import Company, Conversation, Message, now
+from ..infra.text import clean_text
+from . import replies
+
+log = logging.getLogger(__name__)
+
+
+def find_conversation(company: Company, channel: str, customer_id: str) -> Optional[Conversation]:
+    return db.session.scalars(
+        select(Conversation)
+        .where(Conversation.company_id == company.id, Conversation.channel == channel,
+               Conversation.customer_id == customer_id)
+        .order_by(Conversation.last_message_at.desc())
+    ).first()
+
+
+def get_or_create_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
+                               thread_key: str = None, subject: str = None) -> Conversation:
+    customer_id, customer_name = clean_text(customer_id), clean_text(customer_name) or None
+    conversation = find_conversation(company, channel, customer_id)
+    if conversation is None:
+        conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
+                                          thread_key=thread_key, subject=subject)
+    elif customer_name and not conversation.customer_name:
+        conversation.customer_name = customer_name
+    return conversation
+
+
+def start_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
+                       thread_key: str = None, subject: str = None) -> Conversation:
+    """A new conversation even if the customer has others (email: one conversation per thread)."""
+    conversation = Conversation(company_id=company.id, channel=channel, customer_id=customer_id,
+                                customer_name=customer_name, external_thread_key=thread_key, subject=subject)
+    db.session.add(conversation)
+    db.session.flush()
+    return conversation
+
+
+def find_received(channel: str, channel_message_id: str) -> Optional[Message]:
+    """The stored message with this provider id (the dedup key), whichever company it belongs to."""
+    return db.session.scalars(select(Message).where(
+        Message.channel == channel, Message.channel_message_id == channel_message_id)).first()
+
+
+def record_customer_message(conversation: Conversation, content: str, *,
+                            channel_message_id: Optional[str] = None) -> tuple[Message, bool]:
+    """Store a customer's message. Returns (message, created); a redelivery returns the stored one.
+
+    Raises ForeignMessageId when the provider id is already stored for another company.
+    """
+    def stored_duplicate() -> Optional[Message]:
+        existing = find_received(conversation.channel, channel_message_id)
+        if existing is not None and existing.company_id != conversation.company_id:
+            raise ForeignMessageId(f"{conversation.channel} message {channel_message_id} belongs to another company")
+        return existing
+
+    if channel_message_id:
+        existing = stored_duplicate()
+        if existing is not None:
+            return existing, False
+    message = Message(conversation_id=conversation.id, company_id=conversation.company_id,
+                      channel=conversation.channel, role="customer", content=clean_text(content),
+                      channel_message_id=channel_message_id, delivery_status="received")
+    try:
+        with db.session.begin_nested():  # a concurrent redelivery may win the unique key
+            db.session.add(message)
+    except IntegrityError:
+        return stored_duplicate(), False
+    if conversation.status == "resolved":
+        conversation.status = "active"  # the customer wrote again
+    conversation.last_message_at = now()
+    return message, True
+
+
+def accept(conversation: Conversation, content: str, channel_message_id: str, meta: dict,
+           canned_reply: Optional[str] = None) -> tuple[Message, bool]:
+    """Store a message of an asynchronous channel once and queue its answer. Returns (message, created).
+
+    ``canned_reply``: answer with this text instead of the AI (e.g. a photo with no text), still
+    stored as the message's one reply and delivered through the same outbound queue. Both are
+    queued when the caller commits. A redelivery stores nothing: it only queues again an answer
+    that is still missing, at once (the message was committed by whoever stored it; the job id is
+    deterministic and the job answers at most once, so this never answers twice). The caller
+    should roll back then: a conversation opened for the redelivery is not wanted.
+    """
+    message, created = record_customer_message(conversation, content, channel_message_id=channel_message_id)
+    if not created:
+        if replies.existing_reply(message) is None and replies.ai_may_answer(message):
+            queues.enqueue_answer(message.id)
+        return message, False
+    message.channel_meta = meta
+    if replies.existing_reply(message) is not None or not replies.ai_may_answer(message):
+        return message, True
+    if canned_reply is not None:
+        reply = replies.save_reply(message, Answer(text=canned_reply, sources=[], answered=False))
+        queues.on_commit(queues.enqueue_delivery, reply.id)
+    else:
+        queues.on_commit(queues.enqueue_answer, message.id)
+    return message, True

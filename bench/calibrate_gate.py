@@ -64,7 +64,7 @@ def confusion(p: Sequence[float], y: Sequence[int], threshold: float) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signals", type=Path, help="cache of computed signals (read if present, else written)")
-    parser.add_argument("--recall", type=float, default=0.96)
+    parser.add_argument("--recall", type=float, default=0.94)
     args = parser.parse_args(argv)
 
     if args.signals and args.signals.exists():

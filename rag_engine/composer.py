@@ -54,6 +54,7 @@ class Unit:
     items: List["Unit"] = field(default_factory=list)  # a list intro's items
     parent: Optional["Unit"] = None  # an item's intro ("PerksPlus covers … including:")
     vector: Optional[np.ndarray] = None
+    relevance: float = 0.0  # the score without the bonuses for rank, document and value (what the gate reads)
 
     @property
     def words(self) -> int:
@@ -128,7 +129,7 @@ def _label(unit: Unit) -> str:
 class Composition:
     text: str
     sources: List[Source]
-    best_score: float  # the chosen opening sentence's similarity to the question (-1: nothing usable)
+    best_score: float  # the best sentence's relevance: similarity + weighted shared words (-1: nothing usable)
     ranked: List[Unit] = field(default_factory=list)  # the best units considered, best first (for the gate)
 
 
@@ -136,8 +137,8 @@ class ExtractiveComposer:
     """Compose an answer of at most ``max_words`` words from the best sentences of ``hits``."""
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
-                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.8, overlap_weight: float = 0.6,
-                 value_bonus: float = 0.08, rank_bonus: float = 0.04, document_bonus: float = 0.1,
+                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.7, overlap_weight: float = 0.6,
+                 value_bonus: float = 0.08, rank_bonus: float = 0.18, document_bonus: float = 0.1,
                  redundancy: float = 0.3, embed_section: float = 1.0):
         self.embed_model = embed_model
         self.split_sentences = split_sentences
@@ -171,7 +172,8 @@ class ExtractiveComposer:
             overlap = sum(w for word, w in weights.items() if word in words) / total
             value = self.value_bonus if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0
             document = self.document_bonus if hits[unit.hit].document_id in named else 0.0
-            unit.score = float(sim) + self.overlap_weight * overlap + value + document + self.rank_bonus / (unit.hit + 1)
+            unit.relevance = float(sim) + self.overlap_weight * overlap
+            unit.score = unit.relevance + value + document + self.rank_bonus / (unit.hit + 1)
         ranked = sorted(units, key=lambda u: (-u.score, u.order))
         kept: List[Unit] = []
         signatures: List[frozenset] = []
@@ -273,7 +275,7 @@ class ExtractiveComposer:
         if loose_items:
             paragraphs.append("\n".join(loose_items))
         text = _join_paragraphs(paragraphs)
-        return Composition(text, sources, best, top)
+        return Composition(text, sources, max(u.relevance for u in top), top)
 
 
 def _join_paragraphs(paragraphs: List[str]) -> str:

@@ -143,6 +143,7 @@ class MessageList(BaseModel):
 
 
 def document_out(doc) -> DocumentOut:
+    """``doc``: a services.library.DocumentView (the app's row with the engine's facts)."""
     return DocumentOut(id=doc.id, title=doc.title, source_type=doc.source_type, filename=doc.filename,
                        size_bytes=doc.size_bytes, status=doc.status, progress=doc.progress,
                        chunk_count=doc.chunk_count, error_message=doc.error_message, created_at=doc.created_at,

@@ -7,7 +7,8 @@ above ``exact_search_max_rows``, so its vector leg goes through HNSW with iterat
 medium ones (10% each, searched exactly) and small ones sharing the rest. Chunk texts are
 real text (SciFact abstracts cut into ~150-word pieces, cycled), so the BM25 leg sees a
 realistic vocabulary; vectors are random unit vectors (384 dimensions), written with
-``kb.store.bulk_insert_vectors`` (the engine's own write path: chunks, postings, registry).
+``rag_engine.testing.bulk_insert_vectors`` (through the store's own write path: chunks, postings,
+registry).
 Queries are SciFact claims through ``kb.retrieve`` (which embeds the query with the real model
 for the vector and hybrid modes); the store-only time (no query embedding) is shown too.
 """
@@ -57,6 +58,8 @@ def passages(corpus: Path, words: int = 150) -> List[str]:
 
 
 def build(kb, sizes: Dict[str, int], texts: List[str], seed: int = 0) -> float:
+    from rag_engine.testing import bulk_insert_vectors
+
     rng = np.random.default_rng(seed)
     order = random.Random(seed)
     start = time.perf_counter()
@@ -69,7 +72,7 @@ def build(kb, sizes: Dict[str, int], texts: List[str], seed: int = 0) -> float:
             vectors = rng.standard_normal((n, DIM)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             items = [(str(uuid.uuid4()), texts[order.randrange(len(texts))], vectors[i].tolist()) for i in range(n)]
-            kb.store.bulk_insert_vectors(tenant, f"{tenant}-part{part}", f"{tenant} part {part}", items)
+            bulk_insert_vectors(kb.store, tenant, f"{tenant}-part{part}", f"{tenant} part {part}", items)
             written += n
         elapsed = time.perf_counter() - start
         if tenant.startswith(("large", "medium")) or tenant.endswith("0"):

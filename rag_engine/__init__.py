@@ -4,6 +4,9 @@
     kb = KnowledgeBase.from_env()
     kb.ingest("acme", "manual.pdf")
     kb.answer("acme", "How long do I have to return an item?")
+
+``detect_type(data, filename)`` says what ``ingest`` would read a file as ("pdf", "docx", "html",
+"markdown", "text"), or raises the IngestError it would raise: callers can refuse an upload early.
 """
 
 from .errors import (
@@ -11,6 +14,7 @@ from .errors import (
     ProviderError, RagEngineError,
 )
 from .knowledge_base import KnowledgeBase
+from .readers import detect_type
 from .settings import DEFAULT_FALLBACK, Settings
 from .tenants import TENANT_ID_PATTERN, validate_tenant
 from .types import Answer, DocumentInfo, Hit, IngestResult, Source
@@ -18,5 +22,5 @@ from .types import Answer, DocumentInfo, Hit, IngestResult, Source
 __all__ = [
     "KnowledgeBase", "Settings", "DEFAULT_FALLBACK", "Answer", "DocumentInfo", "Hit", "IngestResult", "Source",
     "RagEngineError", "IngestError", "InvalidTenantError", "DocumentNotFoundError", "EmbeddingMismatchError",
-    "ConfigurationError", "ProviderError", "TENANT_ID_PATTERN", "validate_tenant",
+    "ConfigurationError", "ProviderError", "TENANT_ID_PATTERN", "validate_tenant", "detect_type",
 ]

@@ -1,15 +1,18 @@
-"""The engine's settings, read once from the environment with typed, loud parsing.
+"""The engine's settings: one typed field per environment variable (pydantic-settings).
 
-rag_engine never reads Flask's config: a notebook and the server behave the same.
+rag_engine never reads Flask's config: a notebook and the server behave the same. Each setting
+has its default in one place (its field) and one validation message (its ``Problem``), whether
+the value comes from the environment (``Settings.from_env``), from code (``Settings(top_k=8)``)
+or from ``with_overrides``; a bad value raises ConfigurationError ``NAME must be …, got '…'``.
+Blank variables count as unset. ``Settings()`` alone is the defaults, without the environment.
 """
 
-from __future__ import annotations
-
 import os
-import re
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .errors import ConfigurationError
 
@@ -19,6 +22,8 @@ DEFAULT_FALLBACK = (
 
 EMBED_PROVIDERS = ("local", "openai")
 LLM_PROVIDERS = ("extractive", "openai", "openai-compatible")
+# Pasted into SQL as the stem of the store's table names (rag_engine/store/tables.py checks it again).
+TABLE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,40}$"
 
 # Answerability gate: the lowest cosine similarity of the best retrieved chunk for which the
 # engine still tries to answer. "local" is calibrated with bench/calibrate_gate.py: maximum
@@ -28,135 +33,111 @@ LLM_PROVIDERS = ("extractive", "openai", "openai-compatible")
 DEFAULT_MIN_SCORE = {"local": 0.43, "openai": 0.30}
 
 
-def _get(env: Mapping[str, str], name: str) -> Optional[str]:
-    value = env.get(name)
-    return value.strip() if value is not None and value.strip() != "" else None
+class Problem(str):
+    """What a setting's value must look like, said once per setting."""
 
 
-def _int(env, name, default, minimum=None, maximum=None) -> int:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ConfigurationError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
-def _float(env, name, default, minimum=None, maximum=None) -> Optional[float]:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ConfigurationError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
+def Whole(low: int, high: int, env: Optional[str] = None):
+    return Annotated[int, Field(ge=low, le=high, validation_alias=env),
+                     Problem(f"must be a whole number between {low} and {high}")]
 
 
-def _choice(env, name, default, choices) -> str:
-    value = (_get(env, name) or default).lower()
-    if value not in choices:
-        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+def Number(low: float, high: float, env: Optional[str] = None):
+    return Annotated[float, Field(ge=low, le=high, validation_alias=env), Problem(f"must be between {low} and {high}")]
 
 
-@dataclass(frozen=True)
-class Settings:
+def OneOf(choices: tuple, env: Optional[str] = None):
+    return Annotated[Literal[choices], BeforeValidator(_lower), Field(validation_alias=env),
+                     Problem(f"must be one of {', '.join(choices)}")]
+
+
+def Text(env: Optional[str] = None):
+    return Annotated[Optional[str], Field(validation_alias=env), Problem("must be text")]
+
+
+class Settings(BaseSettings):
+    """Environment variable = the field name in capitals, or the name given with ``env``."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="forbid", frozen=True, validate_by_name=True)
+
     # Storage. No database_url: an embedded PostgreSQL + pgvector is started in data_dir.
-    database_url: Optional[str] = None
-    data_dir: Path = Path("var")
-    table_name: str = "chunks"
+    database_url: Text() = None
+    data_dir: Annotated[Path, Field(validation_alias="RAG_DATA_DIR"), Problem("must be a directory path")] = Path("var")
+    table_name: Annotated[str, Field(pattern=TABLE_NAME_PATTERN, validation_alias="RAG_TABLE"),
+                          Problem("must be a lowercase identifier (a letter, then up to 40 letters, digits or _)")
+                          ] = "chunks"
 
     # Embeddings.
-    embed_provider: str = "local"
-    embed_model: str = "text-embedding-3-small"  # used by the openai provider
-    embed_batch_size: int = 32
-    openai_api_key: Optional[str] = None
-    openai_base_url: Optional[str] = None
+    embed_provider: OneOf(EMBED_PROVIDERS) = "local"
+    embed_model: Annotated[str, Problem("must be a model name")] = "text-embedding-3-small"  # the openai provider's
+    embed_batch_size: Whole(1, 2048) = 32
+    openai_api_key: Text() = None
+    openai_base_url: Text() = None
 
     # Generation. "extractive" needs no network: it quotes the most relevant sentences.
-    llm_provider: str = "extractive"
-    llm_model: str = "gpt-4o-mini"
-    llm_base_url: Optional[str] = None
-    llm_api_key: Optional[str] = None
-    temperature: float = 0.3
-    max_tokens: int = 500
-    llm_timeout: float = 60.0
+    llm_provider: OneOf(LLM_PROVIDERS) = "extractive"
+    llm_model: Annotated[str, Problem("must be a model name")] = "gpt-4o-mini"
+    llm_base_url: Text() = None
+    llm_api_key: Text() = None
+    temperature: Number(0.0, 2.0, env="LLM_TEMPERATURE") = 0.3
+    max_tokens: Whole(16, 32000) = 500
+    llm_timeout: Number(1.0, 600.0) = 60.0
 
-    # Chunking (tokens).
-    chunk_size: int = 200
-    chunk_overlap: int = 40
+    # Chunking (tokens). CHUNK_OVERLAP unset: a quarter of CHUNK_SIZE, at most 40.
+    chunk_size: Whole(32, 8192) = 200
+    chunk_overlap: Annotated[Optional[int], Field(ge=0), Problem("must be between 0 and CHUNK_SIZE - 1")] = None
 
     # Retrieval.
-    top_k: int = 5
+    top_k: Whole(1, 100) = 5
     # Hybrid fusion: each leg's scores min-max normalised over its candidates, then weighted and
     # added (rag_engine/retrieval.py). Tuned on SciFact's train split with bench/tune_fusion.py.
-    candidates: int = 60  # per retrieval leg, before fusion
-    fusion: str = "score"  # "score" (min-max normalised sum) or "rrf" (reciprocal rank)
-    rrf_k: int = 60  # only for reciprocal-rank fusion
-    vector_weight: float = 1.0
-    text_weight: float = 1.0
-    exact_search_max_rows: int = 20000  # tenants this small are searched exactly, never via HNSW
-    hnsw_ef_search: int = 100
-    reranker_model: Optional[str] = None  # a cross-encoder path/name, for deployments that have one
+    candidates: Whole(1, 1000, env="RETRIEVAL_CANDIDATES") = 60  # per retrieval leg, before fusion
+    fusion: OneOf(("score", "rrf"), env="HYBRID_FUSION") = "score"  # min-max normalised sum, or reciprocal rank
+    rrf_k: Whole(1, 10000) = 60  # only for reciprocal-rank fusion
+    vector_weight: Number(0.0, 100.0, env="HYBRID_VECTOR_WEIGHT") = 1.0
+    text_weight: Number(0.0, 100.0, env="HYBRID_TEXT_WEIGHT") = 1.0
+    exact_search_max_rows: Whole(0, 10**9) = 20000  # tenants this small are searched exactly, never via HNSW
+    hnsw_ef_search: Whole(1, 1000) = 100
+    reranker_model: Text() = None  # a cross-encoder path/name, for deployments that have one
 
     # Answering.
-    min_score: Optional[float] = None  # None: the calibrated default for the embedding provider
-    fallback_message: str = DEFAULT_FALLBACK
-    max_context_chunks: int = 8  # passages an answer is composed from (tuned on the answer benchmark's train split)
+    min_score: Annotated[Optional[float], Field(ge=-1.0, le=1.0, validation_alias="ANSWER_MIN_SCORE"),
+                         Problem("must be between -1.0 and 1.0")] = None  # None: calibrated per embedding provider
+    fallback_message: Annotated[str, Problem("must be text")] = DEFAULT_FALLBACK
+    max_context_chunks: Whole(1, 50) = 8  # passages an answer is composed from (tuned on the answer benchmark's train)
 
-    extra: dict = field(default_factory=dict, compare=False)
+    def __init__(self, **values: Any):
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise ConfigurationError("; ".join(_describe(problem) for problem in err.errors())) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings,)  # the environment comes through from_env(), which may be given a mapping
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
-        env = os.environ if env is None else env
-        table = _get(env, "RAG_TABLE") or "chunks"
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", table):
-            raise ConfigurationError(f"RAG_TABLE must be a lowercase identifier, got {table!r}")
-        chunk_size = _int(env, "CHUNK_SIZE", 200, 32, 8192)
-        settings = cls(
-            database_url=_get(env, "DATABASE_URL"),
-            data_dir=Path(_get(env, "RAG_DATA_DIR") or "var"),
-            table_name=table,
-            embed_provider=_choice(env, "EMBED_PROVIDER", "local", EMBED_PROVIDERS),
-            embed_model=_get(env, "EMBED_MODEL") or "text-embedding-3-small",
-            embed_batch_size=_int(env, "EMBED_BATCH_SIZE", 32, 1, 2048),
-            openai_api_key=_get(env, "OPENAI_API_KEY"),
-            openai_base_url=_get(env, "OPENAI_BASE_URL"),
-            llm_provider=_choice(env, "LLM_PROVIDER", "extractive", LLM_PROVIDERS),
-            llm_model=_get(env, "LLM_MODEL") or "gpt-4o-mini",
-            llm_base_url=_get(env, "LLM_BASE_URL"),
-            llm_api_key=_get(env, "LLM_API_KEY"),
-            temperature=_float(env, "LLM_TEMPERATURE", 0.3, 0.0, 2.0),
-            max_tokens=_int(env, "MAX_TOKENS", 500, 16, 32000),
-            llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, 1.0, 600.0),
-            chunk_size=chunk_size,
-            chunk_overlap=_int(env, "CHUNK_OVERLAP", min(40, chunk_size // 4), 0, chunk_size - 1),
-            top_k=_int(env, "TOP_K", 5, 1, 100),
-            candidates=_int(env, "RETRIEVAL_CANDIDATES", 60, 1, 1000),
-            fusion=_choice(env, "HYBRID_FUSION", "score", ("score", "rrf")),
-            rrf_k=_int(env, "RRF_K", 60, 1, 10000),
-            vector_weight=_float(env, "HYBRID_VECTOR_WEIGHT", 1.0, 0.0, 100.0),
-            text_weight=_float(env, "HYBRID_TEXT_WEIGHT", 1.0, 0.0, 100.0),
-            exact_search_max_rows=_int(env, "EXACT_SEARCH_MAX_ROWS", 20000, 0, 10**9),
-            hnsw_ef_search=_int(env, "HNSW_EF_SEARCH", 100, 1, 1000),
-            reranker_model=_get(env, "RERANKER_MODEL"),
-            min_score=_float(env, "ANSWER_MIN_SCORE", None, -1.0, 1.0),
-            fallback_message=_get(env, "FALLBACK_MESSAGE") or DEFAULT_FALLBACK,
-            max_context_chunks=_int(env, "MAX_CONTEXT_CHUNKS", 8, 1, 50),
-        )
-        settings.check()
-        return settings
+        """Settings from ``os.environ`` (or ``env``); every variable unset or blank keeps its default."""
+        return cls(**_Environment(cls, os.environ if env is None else env)())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.chunk_overlap is None:  # not a user's value: stays out of model_fields_set (with_overrides)
+            object.__setattr__(self, "chunk_overlap", min(40, self.chunk_size // 4))
+        self.check()
+        return self
 
     def check(self) -> None:
+        """The rules between settings (each setting's own range is checked when it is set)."""
         if self.chunk_overlap >= self.chunk_size:
-            raise ConfigurationError("CHUNK_OVERLAP must be smaller than CHUNK_SIZE")
+            raise ConfigurationError(f"CHUNK_OVERLAP {_problem('chunk_overlap')} ({self.chunk_size - 1}), "
+                                     f"got {self.chunk_overlap}")
         if self.llm_provider == "openai-compatible" and not self.llm_base_url:
             raise ConfigurationError("LLM_PROVIDER=openai-compatible needs LLM_BASE_URL")
         if self.llm_provider == "openai" and not (self.llm_api_key or self.openai_api_key):
@@ -170,12 +151,43 @@ class Settings:
             return self.min_score
         return DEFAULT_MIN_SCORE[self.embed_provider]
 
-    def with_overrides(self, **changes) -> "Settings":
+    def with_overrides(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (validated again): ``settings.with_overrides(top_k=10)``."""
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
+        unknown = set(changes) - set(type(self).model_fields)
         if unknown:
             raise ConfigurationError(f"Unknown settings: {', '.join(sorted(unknown))}")
-        updated = replace(self, **changes)
-        updated.check()
-        return updated
+        kept = {name: getattr(self, name) for name in self.model_fields_set}
+        return type(self)(**{**kept, **changes})
+
+
+class _Environment(EnvSettingsSource):
+    """``os.environ`` or a given mapping; values stripped, blank ones treated as unset."""
+
+    def __init__(self, settings_cls, environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str]:
+        return {name.lower(): value.strip() for name, value in self._environ.items()
+                if isinstance(value, str) and value.strip()}
+
+
+def env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    return (alias if isinstance(alias, str) else field).upper()
+
+
+def _problem(field: str) -> str:
+    return next(m for m in Settings.model_fields[field].metadata if isinstance(m, Problem))
+
+
+def _describe(problem: dict) -> str:
+    if not problem["loc"]:  # a rule between settings (check()): its own message
+        error = problem.get("ctx", {}).get("error")
+        return str(error) if error is not None else problem["msg"]
+    given = str(problem["loc"][0])
+    field = next((name for name, info in Settings.model_fields.items()
+                  if given in (name, info.validation_alias)), None)
+    if field is None:
+        return f"Unknown setting: {given}"
+    return f"{env_name(field)} {_problem(field)}, got {problem['input']!r}"

@@ -21,6 +21,8 @@ def test_pdf_upload_is_processed_by_a_worker(client, make_company, run_jobs):
     assert response.status_code == 202
     document = response.get_json()
     assert document["status"] == "pending" and document["source_type"] == "pdf"
+    listed = client.get("/api/knowledge/documents/", headers=headers).get_json()["documents"]
+    assert [(d["title"], d["source_type"], d["chunk_count"]) for d in listed] == [("policies.pdf", "pdf", 0)]
 
     run_jobs()
     document = client.get(f"/api/knowledge/documents/{document['id']}/", headers=headers).get_json()
@@ -49,6 +51,28 @@ def test_same_content_twice_returns_the_existing_document(client, make_company):
     second = upload(client, headers, FIXTURES / "faq.html")
     assert (first.status_code, second.status_code) == (202, 200)
     assert first.get_json()["id"] == second.get_json()["id"]
+
+
+def test_reindexing_the_same_file_leaves_the_engine_alone(app, client, make_company, run_jobs):
+    company_id, _, headers = make_company()
+    doc = upload(client, headers, FIXTURES / "faq.html").get_json()
+    run_jobs()
+    kb = app.extensions["knowledge_base"]
+    indexed = kb.get_document(company_id, doc["id"])
+    with app.app_context():
+        from app.infra.extensions import db
+        from app.infra.models import Document
+        from app.services.uploads import request_reindex
+
+        request_reindex(db.session.get(Document, doc["id"]))
+        db.session.commit()
+    assert client.get(f"/api/knowledge/documents/{doc['id']}/", headers=headers).get_json()["chunk_count"] == \
+        indexed.chunk_count  # the engine still holds it while it is queued again
+    run_jobs()
+    document = client.get(f"/api/knowledge/documents/{doc['id']}/", headers=headers).get_json()
+    assert document["status"] == "completed" and document["chunk_count"] == indexed.chunk_count
+    assert document["source_type"] == "html" and document["title"] == "faq.html"
+    assert kb.get_document(company_id, doc["id"]) == indexed  # "unchanged": not written again
 
 
 def test_unreadable_pdf_ends_failed_with_the_reason(client, make_company, run_jobs):

@@ -28,3 +28,10 @@ def test_settings_defaults_and_overrides():
     assert settings.with_overrides(top_k=3).top_k == 3
     with pytest.raises(ConfigurationError):
         settings.with_overrides(no_such_setting=1)
+
+
+def test_blank_variables_are_unset_and_the_overlap_follows_the_chunk_size():
+    settings = Settings.from_env({"TOP_K": " ", "CHUNK_SIZE": "100", "RAG_TABLE": "kb_2", "ANSWER_MIN_SCORE": "0.5"})
+    assert settings.top_k == Settings().top_k and settings.table_name == "kb_2" and settings.min_score == 0.5
+    assert settings.chunk_overlap == 25 and settings.with_overrides(chunk_size=400).chunk_overlap == 40
+    assert Settings(chunk_size=100, chunk_overlap=5).with_overrides(top_k=3).chunk_overlap == 5

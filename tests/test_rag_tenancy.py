@@ -7,6 +7,7 @@ import pytest
 
 from rag_engine import DocumentNotFoundError, EmbeddingMismatchError, InvalidTenantError, KnowledgeBase, Settings
 from rag_engine.store import DocumentIdConflictError
+from rag_engine.testing import bulk_insert_vectors
 from tests.conftest import FIXTURES
 
 ATTACKS = ["x' OR '1'='1", "acme'; DROP TABLE x; --", "ACME", "", " acme", "a" * 65, "acme/..", "42' --", None, 42]
@@ -103,10 +104,10 @@ def crowded_store(postgres_url, embed_model):
             vectors = rng.normal(size=(20000, MINILM_DIM)).astype(np.float32)
             for part in range(4):
                 rows = ((f"big-{part}-{i}", f"big chunk {i}", vectors[part * 5000 + i]) for i in range(5000))
-                kb.store.bulk_insert_vectors("big", f"big-doc-{part}", f"big-{part}.txt", rows)
+                bulk_insert_vectors(kb.store, "big", f"big-doc-{part}", f"big-{part}.txt", rows)
             small = rng.normal(size=(20, MINILM_DIM)).astype(np.float32)
-            kb.store.bulk_insert_vectors("small", "small-doc", "small.txt",
-                                         ((f"small-{i}", f"small chunk {i}", small[i]) for i in range(20)))
+            bulk_insert_vectors(kb.store, "small", "small-doc", "small.txt",
+                                ((f"small-{i}", f"small chunk {i}", small[i]) for i in range(20)))
     yield kb
     kb.close()
 

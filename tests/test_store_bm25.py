@@ -1,4 +1,4 @@
-"""The full-text leg: Okapi BM25 computed in SQL from per-tenant postings (rag_engine/store.py)."""
+"""The full-text leg: Okapi BM25 computed in SQL from per-tenant postings (rag_engine/store/search.py)."""
 
 from __future__ import annotations
 

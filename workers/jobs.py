@@ -62,8 +62,9 @@ def ingest_document(document_id: str) -> str:
                 db.session.commit()
 
         try:
+            # The engine decides: created, unchanged (it holds this content under this id) or replaced.
             result = get_kb().ingest(company.tenant_id, document.storage_path, filename=document.filename,
-                                     title=document.title, document_id=document.id, progress=progress, force=True)
+                                     title=document.title, document_id=document.id, progress=progress)
         except IngestError as err:  # permanent: the file itself is the problem; no retry
             db.session.rollback()
             _fail(db.session.get(Document, document_id), err.message)
@@ -93,7 +94,7 @@ def ingest_document(document_id: str) -> str:
             except DocumentNotFoundError:
                 pass
             return "gone"
-        document.status, document.chunk_count = "completed", result.chunk_count
+        document.status = "completed"
         document.chunks_done = document.chunks_total = result.chunk_count
         document.processed_at, document.error_message = now(), None
         db.session.commit()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from flask import g, request
-from sqlalchemy import select
 
 from ..errors import ApiError
 from ..infra.extensions import db
 from ..infra.models import Document
 from ..schemas import DocumentList, DocumentOut, ErrorBody, TextDocumentIn, document_out
-from ..services import uploads
+from ..services import library, uploads
 from ..services.tenancy import owned
 from .blueprint import bp
 from .openapi import responses, spec
@@ -43,8 +42,7 @@ def upload_document():
 @spec.validate(resp=responses(HTTP_200=DocumentList), tags=["knowledge"])
 def list_documents():
     """The company's documents, newest first, with status and progress."""
-    documents = db.session.scalars(select(Document).where(Document.company_id == g.company.id)
-                                   .order_by(Document.created_at.desc())).all()
+    documents = library.company_documents(g.company)
     return DocumentList(documents=[document_out(d) for d in documents], total=len(documents))
 
 
@@ -52,7 +50,7 @@ def list_documents():
 @spec.validate(resp=responses(HTTP_200=DocumentOut, HTTP_404=ErrorBody), tags=["knowledge"])
 def get_document(document_id: str):
     """One document: status (pending/processing/completed/failed), progress, error in words."""
-    return document_out(owned(Document, g.company.id, document_id))
+    return document_out(library.describe(g.company, owned(Document, g.company.id, document_id)))
 
 
 @bp.delete("/knowledge/documents/<document_id>/")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from ..domain_errors import UploadRejected
 from ..infra.extensions import db
 from ..infra.models import Document
 from ..schemas import TextDocumentIn
 from ..services import uploads
+from ..services.library import DocumentView, company_documents
 from .blueprint import bp, current_company, owned
 
 MAX_TITLE = 255
@@ -18,7 +18,7 @@ MAX_TITLE = 255
 PASTED_TEXT_PROBLEMS = {"title": "Give the pasted text a title.", "content": "The pasted text is empty."}
 
 
-def document_json(document: Document) -> dict:
+def document_json(document: DocumentView) -> dict:
     return {"id": document.id, "title": document.title, "filename": document.filename,
             "source_type": document.source_type, "size_bytes": document.size_bytes, "status": document.status,
             "progress": document.progress, "chunk_count": document.chunk_count,
@@ -30,21 +30,16 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def company_documents(company_id: str) -> list[Document]:
-    return db.session.scalars(select(Document).where(Document.company_id == company_id)
-                              .order_by(Document.created_at.desc())).all()
-
-
 @bp.get("/knowledge")
 def knowledge():
     company = current_company()
-    return render_template("dashboard/knowledge.html", company=company, documents=company_documents(company.id),
+    return render_template("dashboard/knowledge.html", company=company, documents=company_documents(company),
                            active_page="knowledge")
 
 
 @bp.get("/knowledge/documents.json")
 def documents_json():
-    return jsonify({"documents": [document_json(d) for d in company_documents(current_company().id)]})
+    return jsonify({"documents": [document_json(d) for d in company_documents(current_company())]})
 
 
 def _accept(company, data: bytes, filename: str, title: str) -> dict:

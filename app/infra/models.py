@@ -113,18 +113,22 @@ class User(UserMixin, db.Model):
 
 
 class Document(db.Model):
+    """An upload and its ingestion: what only the app knows (whose, which stored file, status, error).
+
+    ``id`` is also the document's id in the engine (the worker ingests under it), whose registry
+    holds the content facts — title indexed, type, content hash, chunk count (app/services/library.py
+    shows both). ``title`` is the name the uploader gave, which the worker hands to the engine.
+    """
+
     __tablename__ = "documents"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(255))
-    source_type: Mapped[str] = mapped_column(String(16))  # pdf | docx | html | markdown | text
     filename: Mapped[str] = mapped_column(String(255))
     storage_path: Mapped[str] = mapped_column(String(1024))
     size_bytes: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|processing|completed|failed
     error_message: Mapped[Optional[str]] = mapped_column(Text)
-    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

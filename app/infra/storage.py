@@ -25,3 +25,23 @@ def save_original(company_id: str, document_id: str, filename: str, data: bytes)
 
 def delete_original(company_id: str, document_id: str) -> None:
     shutil.rmtree(document_dir(company_id, document_id), ignore_errors=True)
+
+
+def read_head(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of a stored original."""
+    with open(path, "rb") as fh:
+        return fh.read(size)
+
+
+def holds(path: str, data: bytes) -> bool:
+    """Whether the stored original at ``path`` is exactly ``data`` (a missing file holds nothing)."""
+    try:
+        with open(path, "rb") as fh:
+            view, offset = memoryview(data), 0
+            while block := fh.read(1 << 20):
+                if view[offset:offset + len(block)] != block:
+                    return False
+                offset += len(block)
+            return offset == len(data)
+    except OSError:
+        return False

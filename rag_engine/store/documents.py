@@ -1,0 +1,137 @@
+"""Writes and registry reads: a document's registry row, its chunks and their BM25 postings.
+
+A document is replaced in one transaction (registry row, chunks, postings): queries see the old
+chunks or the new ones, never both or neither. Postings reference their chunk (``ON DELETE
+CASCADE``), so deleting chunks by any path deletes their postings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence
+
+import sqlalchemy as sa
+
+from ..errors import DocumentNotFoundError, RagEngineError
+from .tables import CHUNK_DOCUMENT, DOCUMENT_COLUMNS, TEXT_SEARCH_CONFIG, DocumentRecord, Tables, scope
+
+
+class DocumentIdConflictError(RagEngineError):
+    """A caller-chosen document id that another tenant already uses."""
+
+
+def index_document_text(conn, t: Tables, tenant_id: str, document_id: str) -> None:
+    """Postings of one document's chunks (context — title, heading path — and text) and its token count."""
+    conn.execute(sa.text(
+        f"""WITH written AS (
+                INSERT INTO {t.postings} (chunk_id, tenant_id, lexeme, tf, dl)
+                SELECT c.id, :t, u.lexeme, coalesce(array_length(u.positions, 1), 1), l.dl
+                FROM {t.chunks} c
+                CROSS JOIN LATERAL (SELECT to_tsvector('{TEXT_SEARCH_CONFIG}',
+                    coalesce(c.metadata_->>'context', '') || ' ' || c.text) AS tsv) d
+                CROSS JOIN LATERAL (
+                    SELECT coalesce(sum(coalesce(array_length(v.positions, 1), 1)), 0)::integer AS dl
+                    FROM unnest(d.tsv) v) l
+                CROSS JOIN LATERAL unnest(d.tsv) u
+                WHERE {t.of_tenant(t.chunks, "c")} AND c.{CHUNK_DOCUMENT} = :d
+                RETURNING tf)
+            UPDATE {t.documents} SET token_count = (SELECT coalesce(sum(tf), 0) FROM written)
+            WHERE {t.of_tenant(t.documents)} AND document_id = :d"""),
+        scope(tenant_id, d=document_id))
+
+
+def delete_chunks(conn, t: Tables, tenant_id: str, document_id: str) -> None:
+    conn.execute(sa.text(f"DELETE FROM {t.chunks} WHERE {t.of_tenant(t.chunks)} AND {CHUNK_DOCUMENT} = :d"),
+                 scope(tenant_id, d=document_id))
+
+
+class DocumentWrites:
+    """The ChunkStore's registry and writes (needs ``engine``, ``tables`` and ``chunk_table``)."""
+
+    engine: sa.Engine
+    tables: Tables
+    chunk_table: sa.TableClause
+
+    def get_document(self, tenant_id: str, document_id: str) -> Optional[DocumentRecord]:
+        t = self.tables
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                f"SELECT {DOCUMENT_COLUMNS} FROM {t.documents} WHERE {t.of_tenant(t.documents)} AND document_id = :d"),
+                scope(tenant_id, d=document_id)).mappings().first()
+        return DocumentRecord(**row) if row else None
+
+    def list_documents(self, tenant_id: str) -> List[DocumentRecord]:
+        t = self.tables
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                f"SELECT {DOCUMENT_COLUMNS} FROM {t.documents} WHERE {t.of_tenant(t.documents)} "
+                f"ORDER BY created_at, document_id"), scope(tenant_id)).mappings().all()
+        return [DocumentRecord(**row) for row in rows]
+
+    def replace_document(self, record: DocumentRecord, nodes: Sequence[Any]) -> str:
+        """Write ``record`` and its chunks in one transaction, replacing any earlier version.
+
+        Returns "created" or "replaced".
+        """
+        from llama_index.core.schema import MetadataMode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        t = self.tables
+        params = scope(record.tenant_id, d=record.document_id)
+        rows = [
+            {
+                "node_id": node.node_id,
+                "text": node.get_content(metadata_mode=MetadataMode.NONE),
+                "metadata_": _chunk_metadata(node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
+                                             record),
+                "embedding": node.get_embedding(),
+            }
+            for node in nodes
+        ]
+        with self.engine.begin() as conn:
+            # Claim the document id (or lock our existing row) first: concurrent ingests of
+            # the same document run one after the other.
+            claimed = conn.execute(sa.text(
+                f"""INSERT INTO {t.documents} AS d (document_id, tenant_id, title, source_type, content_hash, chunk_count)
+                    VALUES (:d, :t, :title, :st, :h, :n)
+                    ON CONFLICT (document_id) DO UPDATE
+                      SET title = excluded.title, source_type = excluded.source_type,
+                          content_hash = excluded.content_hash, chunk_count = excluded.chunk_count, updated_at = now()
+                      WHERE d.tenant_id = excluded.tenant_id
+                    RETURNING (xmax = 0) AS inserted"""),
+                {**params, "title": record.title, "st": record.source_type, "h": record.content_hash,
+                 "n": len(rows)}).first()
+            if claimed is None:
+                raise DocumentIdConflictError(f"Document id {record.document_id!r} is already used by another tenant.")
+            delete_chunks(conn, t, record.tenant_id, record.document_id)
+            for start in range(0, len(rows), 500):
+                conn.execute(sa.insert(self.chunk_table), rows[start:start + 500])
+            index_document_text(conn, t, record.tenant_id, record.document_id)
+        return "created" if claimed.inserted else "replaced"
+
+    def delete_document(self, tenant_id: str, document_id: str) -> None:
+        t = self.tables
+        with self.engine.begin() as conn:
+            deleted = conn.execute(sa.text(
+                f"DELETE FROM {t.documents} WHERE {t.of_tenant(t.documents)} AND document_id = :d "
+                f"RETURNING document_id"), scope(tenant_id, d=document_id)).first()
+            if deleted is None:
+                raise DocumentNotFoundError(f"No document {document_id!r} in this knowledge base.")
+            delete_chunks(conn, t, tenant_id, document_id)
+
+    def delete_tenant(self, tenant_id: str) -> int:
+        t = self.tables
+        params = scope(tenant_id)
+        with self.engine.begin() as conn:
+            count = conn.execute(sa.text(f"DELETE FROM {t.documents} WHERE {t.of_tenant(t.documents)}"), params).rowcount
+            # In bulk first (the cascade from the chunks would delete them one chunk at a time).
+            conn.execute(sa.text(f"DELETE FROM {t.postings} WHERE {t.of_tenant(t.postings)}"), params)
+            conn.execute(sa.text(f"DELETE FROM {t.chunks} WHERE {t.of_tenant(t.chunks)}"), params)
+        return count
+
+
+def _chunk_metadata(metadata: dict, record: DocumentRecord) -> dict:
+    # node_to_metadata_dict overwrites "document_id" with the node's ref_doc_id, which is
+    # "<id>:part<n>" for the pages of multi-part files: put ours back (deletes match on it).
+    metadata["document_id"] = record.document_id
+    metadata["tenant_id"] = record.tenant_id
+    return metadata

@@ -1,0 +1,142 @@
+"""Reads for retrieval: a tenant's nearest chunks by vector, its best chunks by BM25, term statistics.
+
+Full-text search ranks by Okapi BM25, computed in SQL. PostgreSQL's ``ts_rank`` has no inverse
+document frequency and no length normalisation against the collection; so document frequencies
+are counted per tenant from the postings at query time, and the tenant's chunk and token counts
+come from the registry: one tenant's documents never change another's scores.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import sqlalchemy as sa
+
+from .tables import TEXT_SEARCH_CONFIG, ChunkRow, Tables, scope
+
+# Okapi BM25 parameters: Anserini's BEIR defaults, also the best of the grid tried on SciFact's
+# train split (bench/tune_fusion.py; k1 0.9-1.2 and b 0.4-0.9 all within 0.01 nDCG@10).
+BM25_K1 = 0.9
+BM25_B = 0.4
+
+
+def _vector_literal(embedding: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in embedding) + "]"
+
+
+class ChunkSearch:
+    """The ChunkStore's reads (needs ``engine``, ``tables``, the search settings and ``iterative_scan``)."""
+
+    engine: sa.Engine
+    tables: Tables
+    exact_search_max_rows: int
+    hnsw_ef_search: int
+    iterative_scan: bool
+    bm25_k1: float = BM25_K1
+    bm25_b: float = BM25_B
+
+    def tenant_chunk_count(self, tenant_id: str) -> int:
+        t = self.tables
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.text(
+                f"SELECT coalesce(sum(chunk_count), 0) FROM {t.documents} WHERE {t.of_tenant(t.documents)}"),
+                scope(tenant_id)).scalar())
+
+    def vector_search(self, tenant_id: str, embedding: Sequence[float], k: int) -> List[ChunkRow]:
+        """The tenant's ``k`` nearest chunks by cosine similarity, always a full top-k.
+
+        HNSW filters after the index scan, so a small tenant in a big table could get fewer
+        than k rows. Small tenants are searched exactly (their rows via the tenant index);
+        larger ones via HNSW with iterative scans, which keep scanning until k rows match.
+        """
+        t = self.tables
+        params = scope(tenant_id, q=_vector_literal(embedding), k=int(k))
+        exact = self.tenant_chunk_count(tenant_id) <= self.exact_search_max_rows or not self.iterative_scan
+        with self.engine.begin() as conn:
+            if exact:
+                # "+ 0" keeps the planner off the HNSW index (an exact scan of the tenant's rows);
+                # only ids and distances are sorted, the k winners' text is read afterwards. The
+                # tenant's rows come from the tenant index: a sequential scan would evaluate the
+                # tenant filter by de-TOASTing every row's metadata.
+                conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+                sql = f"""
+                    WITH nearest AS MATERIALIZED (
+                        SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM {t.chunks}
+                        WHERE {t.of_tenant(t.chunks)}
+                        ORDER BY (embedding <=> CAST(:q AS vector)) + 0 LIMIT :k)
+                    SELECT c.node_id, c.text, c.metadata_, 1 - n.distance AS score
+                    FROM nearest n CROSS JOIN LATERAL ({self._chunk_by_id("n.id")}) c
+                    WHERE {t.of_tenant(t.chunks, "c")}
+                    ORDER BY n.distance, c.node_id"""
+            else:
+                conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+                conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(int(self.hnsw_ef_search), int(k))}"))
+                conn.execute(sa.text("SET LOCAL hnsw.max_scan_tuples = 200000"))
+                # relaxed_order may return rows slightly out of order: sort them again.
+                sql = f"""
+                    WITH nearest AS MATERIALIZED (
+                        SELECT node_id, text, metadata_, embedding <=> CAST(:q AS vector) AS distance
+                        FROM {t.chunks} WHERE {t.of_tenant(t.chunks)}
+                        ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k)
+                    SELECT node_id, text, metadata_, 1 - distance AS score FROM nearest ORDER BY distance"""
+            rows = conn.execute(sa.text(sql), params).all()
+        return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
+
+    def _chunk_by_id(self, id_expression: str) -> str:
+        # A LATERAL subquery with OFFSET 0 is not flattened, so each winner is read by primary
+        # key; the caller filters on the tenant afterwards (a planner that thinks the tenant has
+        # one row would otherwise walk the tenant index once per winner).
+        return f"SELECT node_id, text, metadata_ FROM {self.tables.chunks} WHERE id = {id_expression} OFFSET 0"
+
+    def text_search(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
+        """The tenant's ``k`` best chunks by Okapi BM25 over the query's lexemes (any may match).
+
+        Lexemes come from the same ``english`` text search configuration as the chunks'
+        tsvector (stemmed, stop words dropped). idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with
+        N and df counted in this tenant's chunks only.
+        """
+        t = self.tables
+        # Every step is materialised: the plan must not depend on fresh statistics (a tenant
+        # that is new since the last ANALYZE looks empty to the planner).
+        sql = f"""
+            WITH stats AS MATERIALIZED (
+                SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS n,
+                       greatest(coalesce(sum(token_count), 0)::float8 / greatest(coalesce(sum(chunk_count), 0), 1), 1)
+                         AS avgdl
+                FROM {t.documents} WHERE {t.of_tenant(t.documents)}),
+            matched AS MATERIALIZED (
+                SELECT p.lexeme, p.chunk_id, p.tf, p.dl FROM {t.postings} p
+                WHERE {t.of_tenant(t.postings, "p")}
+                  AND p.lexeme = ANY (tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query)))),
+            df AS MATERIALIZED (SELECT lexeme, count(*)::float8 AS df FROM matched GROUP BY lexeme),
+            scored AS MATERIALIZED (
+                SELECT m.chunk_id,
+                       sum(ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) * m.tf * (:k1 + 1)
+                           / (m.tf + :k1 * (1 - :b + :b * m.dl / s.avgdl))) AS score
+                FROM matched m JOIN df USING (lexeme) CROSS JOIN stats s
+                GROUP BY m.chunk_id ORDER BY score DESC, m.chunk_id LIMIT :k)
+            SELECT c.node_id, c.text, c.metadata_, sc.score
+            FROM scored sc CROSS JOIN LATERAL ({self._chunk_by_id("sc.chunk_id")}) c
+            WHERE {t.of_tenant(t.chunks, "c")}
+            ORDER BY sc.score DESC, c.node_id"""
+        params = scope(tenant_id, query=query, k=int(k), k1=float(self.bm25_k1), b=float(self.bm25_b))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), params).all()
+        return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
+
+    def term_statistics(self, tenant_id: str, query: str, cap: int = 1000) -> tuple[int, dict[str, int]]:
+        """(chunks in the tenant, {lexeme of ``query``: chunks holding it}) — what idf needs.
+
+        Counts stop at ``cap``: beyond it a word is common and its idf nearly nil, and a common
+        word on a large tenant must not cost a scan of its postings.
+        """
+        t = self.tables
+        sql = f"""
+            SELECT q.lexeme,
+                   (SELECT count(*) FROM (SELECT 1 FROM {t.postings} p
+                                          WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
+                                          LIMIT :cap) hits) AS df
+            FROM unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS q(lexeme)"""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), scope(tenant_id, query=query, cap=int(cap))).all()
+        return self.tenant_chunk_count(tenant_id), {r.lexeme: int(r.df) for r in rows}

@@ -39,6 +39,7 @@ OpenAI-compatible server: mechanics only, not a model's quality).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -454,6 +455,24 @@ def ingest_tenants(kb, tenants: Iterable[str], log=print) -> None:
         log(f"ingest {tenant}: {time.perf_counter() - started:.1f} s")
 
 
+@contextlib.contextmanager
+def benchmark_database():
+    """``DATABASE_URL`` if set, else an embedded PostgreSQL in a temporary directory (removed after)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from rag_engine.database import embedded_server, sqlalchemy_url
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-answers-"))
+    server = embedded_server(tmp / "pgdata")
+    try:
+        yield sqlalchemy_url(server.get_uri())
+    finally:
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run(kb, items: Sequence[Item], verbose_log=None) -> List[Result]:
     results = []
     for item in items:
@@ -462,6 +481,27 @@ def run(kb, items: Sequence[Item], verbose_log=None) -> List[Result]:
         if verbose_log is not None and not result.ok:
             verbose_log(describe_failure(result))
     return results
+
+
+def evaluate_sets(kb, sets: Dict[str, List[Item]], names: Sequence[str], args) -> dict:
+    """Ingest the tenants the sets need, answer every item, print one table per set."""
+    ingest_tenants(kb, dict.fromkeys(SETS[n][1] for n in names))
+    mode = "LLM path (local stand-in)" if args.llm else "extractive"
+    report = {"mode": mode, "split": args.split, "sets": {}}
+    for name, items in sets.items():
+        started = time.perf_counter()
+        log = print if args.verbose else None
+        if args.verbose:
+            print(f"\nfailures in {name}:")
+        results = run(kb, items, log)
+        print(f"\n### {name} ({args.split} split, {mode}): {len(items)} items, "
+              f"{time.perf_counter() - started:.0f} s\n")
+        print(markdown_table(results))
+        report["sets"][name] = {"summary": summarize(results),
+                                "kinds": {k: summarize([r for r in results if r.kind == k])
+                                          for k in dict.fromkeys(r.kind for r in results)},
+                                "results": [asdict(r) for r in results]}
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -495,53 +535,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     logging.getLogger("rag_engine").setLevel(logging.WARNING)
     from rag_engine import KnowledgeBase, Settings
-    from rag_engine.database import embedded_server, sqlalchemy_url
 
     wall = time.perf_counter()
-    tmp, server, standin = None, None, None
-    url = os.environ.get("DATABASE_URL")
-    try:
-        if not url:
-            tmp = Path(tempfile.mkdtemp(prefix="bench-answers-"))
-            server = embedded_server(tmp / "pgdata")
-            url = sqlalchemy_url(server.get_uri())
-        settings = Settings(database_url=url, table_name=TABLE)
-        if args.llm:
-            from bench.llm_standin import LLMStandin
+    standin = None
+    with benchmark_database() as url:
+        try:
+            settings = Settings(database_url=url, table_name=TABLE)
+            if args.llm:
+                from bench.llm_standin import LLMStandin
 
-            standin = LLMStandin().start()
-            settings = settings.with_overrides(llm_provider="openai-compatible", llm_base_url=standin.base_url,
-                                               llm_api_key="standin", llm_model="standin")
-        kb = KnowledgeBase(settings)
-        ingest_tenants(kb, dict.fromkeys(SETS[n][1] for n in names))
-        mode = "LLM path (local stand-in)" if args.llm else "extractive"
-        report = {"mode": mode, "split": args.split, "sets": {}}
-        for name, items in sets.items():
-            started = time.perf_counter()
-            log = print if args.verbose else None
-            if args.verbose:
-                print(f"\nfailures in {name}:")
-            results = run(kb, items, log)
-            print(f"\n### {name} ({args.split} split, {mode}): {len(items)} items, "
-                  f"{time.perf_counter() - started:.0f} s\n")
-            print(markdown_table(results))
-            report["sets"][name] = {"summary": summarize(results),
-                                    "kinds": {k: summarize([r for r in results if r.kind == k])
-                                              for k in dict.fromkeys(r.kind for r in results)},
-                                    "results": [asdict(r) for r in results]}
-        if standin is not None:
-            print(f"\nstand-in requests: {standin.count('condense')} condense, {standin.count('answer')} answer")
-        print(f"\ntotal wall time {time.perf_counter() - wall:.0f} s")
-        if args.json:
-            args.json.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-        kb.close()
-    finally:
-        if standin is not None:
-            standin.stop()
-        if server is not None:
-            server.cleanup()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+                standin = LLMStandin().start()
+                settings = settings.with_overrides(llm_provider="openai-compatible", llm_base_url=standin.base_url,
+                                                   llm_api_key="standin", llm_model="standin")
+            kb = KnowledgeBase(settings)
+            report = evaluate_sets(kb, sets, names, args)
+            if standin is not None:
+                print(f"\nstand-in requests: {standin.count('condense')} condense, {standin.count('answer')} answer")
+            print(f"\ntotal wall time {time.perf_counter() - wall:.0f} s")
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+            kb.close()
+        finally:
+            if standin is not None:
+                standin.stop()
     return 0
 
 

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from bench.answers import SETS, TABLE, ingest_tenants, load_set
+from bench.answers import SETS, TABLE, benchmark_database, ingest_tenants, load_set
 
 
 def signals_of(kb, items) -> List[Tuple[str, str, bool, List[float]]]:
@@ -76,23 +73,12 @@ def main(argv=None) -> int:
         warnings.filterwarnings("ignore")
         logging.getLogger("rag_engine").setLevel(logging.WARNING)
         from rag_engine import KnowledgeBase, Settings
-        from rag_engine.database import embedded_server, sqlalchemy_url
 
-        url, tmp, server = os.environ.get("DATABASE_URL"), None, None
-        try:
-            if not url:
-                tmp = Path(tempfile.mkdtemp(prefix="bench-gate-"))
-                server = embedded_server(tmp / "pgdata")
-                url = sqlalchemy_url(server.get_uri())
+        with benchmark_database() as url:
             kb = KnowledgeBase(Settings(database_url=url, table_name=TABLE))
             ingest_tenants(kb, dict.fromkeys(tenant for _, tenant in SETS.values()))
             rows = signals_of(kb, [item for name in SETS for item in load_set(name, "all")])
             kb.close()
-        finally:
-            if server is not None:
-                server.cleanup()
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
         if args.signals:
             args.signals.write_text(json.dumps(rows))
 

@@ -12,13 +12,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import os
-import shutil
-import tempfile
 import warnings
-from pathlib import Path
 
-from bench.answers import SETS, TABLE, evaluate_item, ingest_tenants, load_set
+from bench.answers import SETS, TABLE, benchmark_database, evaluate_item, ingest_tenants, load_set
 
 
 def main(argv=None) -> int:
@@ -30,19 +26,13 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     logging.getLogger("rag_engine").setLevel(logging.WARNING)
     from rag_engine import KnowledgeBase, Settings
-    from rag_engine.database import embedded_server, sqlalchemy_url
 
     grid = {}
     for spec in args.grid:
         name, values = spec.split("=", 1)
         grid[name] = [float(v) for v in values.split(",")]
     items = [i for name in args.sets.split(",") for i in load_set(name, "train") if i.answerable]
-    url, tmp, server = os.environ.get("DATABASE_URL"), None, None
-    try:
-        if not url:
-            tmp = Path(tempfile.mkdtemp(prefix="bench-tune-"))
-            server = embedded_server(tmp / "pgdata")
-            url = sqlalchemy_url(server.get_uri())
+    with benchmark_database() as url:
         settings = Settings(database_url=url, table_name=TABLE)
         if args.max_context_chunks:
             settings = settings.with_overrides(max_context_chunks=args.max_context_chunks)
@@ -59,11 +49,6 @@ def main(argv=None) -> int:
             print(f"{label}: page {pages}/{len(results)}, all facts {facts}/{len(results)}, fact share {share:.3f}",
                   flush=True)
         kb.close()
-    finally:
-        if server is not None:
-            server.cleanup()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

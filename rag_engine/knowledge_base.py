@@ -190,6 +190,7 @@ class KnowledgeBase:
         sentences = [f"{u.section} {u.text} {' '.join(i.text for i in u.items)}" for u in composition.ranked[:5]]
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences), value_found(question, sentences),
+                          0.0 if standalone == question else 1.0,
                           0.0 if exact_value_missing(question, sentences) else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         return Prepared(turns, standalone, hits, signals, answerable, composition)

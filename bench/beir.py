@@ -1,6 +1,6 @@
 """Retrieval quality on any data set in the BEIR layout, through the engine's public API.
 
-    python -m bench.beir /work/shared/data/scifact [--split test] [--modes vector,text,hybrid]
+    python -m bench.beir ../shared/data/scifact [--split test] [--modes vector,text,hybrid]
 
 The corpus (``corpus.jsonl``: {_id, title, text}) is ingested as documents of one tenant with
 ``kb.ingest(tenant, text=title + "\\n\\n" + text, title=..., document_id=...)`` into a

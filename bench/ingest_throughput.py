@@ -1,6 +1,6 @@
 """Ingestion throughput (chunks/s) and where the time goes, through ``kb.ingest``.
 
-    python -m bench.ingest_throughput [--pdfs /work/shared/data/contoso/pdfs] [--repeat 1]
+    python -m bench.ingest_throughput [--pdfs ../shared/data/contoso/pdfs] [--repeat 1]
 
 Each run deletes the tenant first, so every file is parsed, split, embedded and written
 again (the engine would otherwise skip unchanged files). The per-step seconds come from
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-DEFAULT_PDFS = Path("/work/shared/data/contoso/pdfs")
+DEFAULT_PDFS = Path(__file__).resolve().parent.parent / "../shared/data/contoso/pdfs"
 STEPS = ("parse", "split", "embed", "write")
 
 

@@ -1,7 +1,7 @@
 """Tune the retrieval defaults (BM25 k1/b, fusion method, rrf_k, weights, candidates) on a
 BEIR split — SciFact's TRAIN split; the test split is only reported with the chosen values.
 
-    python -m bench.tune_fusion /work/shared/data/scifact --split train
+    python -m bench.tune_fusion ../shared/data/scifact --split train
 
 Needs the corpus ingested already (``python -m bench.beir DIR`` does it; same table). The
 vector leg and the text leg run once per query and setting of the text leg (through the

@@ -28,7 +28,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-SCIFACT = Path("/work/shared/data/scifact")
+SCIFACT = Path(__file__).resolve().parent.parent / "../shared/data/scifact"
 DIM = 384
 BATCH = 1000  # chunks per bulk_insert_vectors call (one document, one transaction)
 

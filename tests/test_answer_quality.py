@@ -26,10 +26,6 @@ UNANSWERABLE = ["unans-01", "unans-14", "unans-26", "unans-30"]  # CEO phone, Wi
 CONVERSATIONS = ["conv-01", "conv-20", "conv-28", "conv-38"]
 
 
-def cases(ids):
-    return [pytest.param(i, id=i) for i in ids]
-
-
 @pytest.fixture(scope="module")
 def contoso_table(postgres_url, embed_model):
     """One table with the four PDFs ingested once for the whole module (the slow part: ~20-40 s)."""
@@ -70,7 +66,7 @@ def where(answer) -> list:
     return [(s.title, s.page) for s in answer.sources]
 
 
-@pytest.mark.parametrize("item_id", cases(ANSWERABLE + CONVERSATIONS))
+@pytest.mark.parametrize("item_id", ANSWERABLE + CONVERSATIONS)
 def test_answer_cites_the_expected_page_and_states_the_key_facts(contoso_kb, item_id):
     item = load_item(item_id)
     answer = ask(contoso_kb, item)
@@ -82,7 +78,7 @@ def test_answer_cites_the_expected_page_and_states_the_key_facts(contoso_kb, ite
     assert duplicated_sentences(answer.text) is None, answer.text
 
 
-@pytest.mark.parametrize("item_id", cases(UNANSWERABLE))
+@pytest.mark.parametrize("item_id", UNANSWERABLE)
 def test_unanswerable_question_is_declined_with_the_fallback(contoso_kb, item_id):
     item = load_item(item_id)
     answer = ask(contoso_kb, item)

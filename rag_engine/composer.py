@@ -12,6 +12,8 @@ near-repeated sentences (overlapping chunks of one page) dropped; a figure keeps
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -139,7 +141,7 @@ class ExtractiveComposer:
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
                  max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.7, overlap_weight: float = 0.6,
                  value_bonus: float = 0.08, rank_bonus: float = 0.18, document_bonus: float = 0.1,
-                 redundancy: float = 0.3, embed_section: float = 1.0):
+                 redundancy: float = 0.3, embed_section: float = 1.0, max_units: int = 48, cache_size: int = 10000):
         self.embed_model = embed_model
         self.split_sentences = split_sentences
         self.max_words = max_words
@@ -151,6 +153,10 @@ class ExtractiveComposer:
         self.document_bonus = document_bonus
         self.redundancy = redundancy
         self.embed_section = embed_section  # a sentence is embedded with its heading ("Copays: $20 …")
+        self.max_units = max_units
+        self.cache_size = cache_size
+        self._cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        self._lock = threading.Lock()
 
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
               wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None) -> List[Unit]:
@@ -158,18 +164,26 @@ class ExtractiveComposer:
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
         if not units:
             return []
-        texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section and self.embed_section else u.text
-                 for u in units]
-        vectors = np.array(self.embed_model.get_text_embedding_batch(texts), dtype=np.float32)
-        similarity = vectors @ np.array(question_embedding, dtype=np.float32)
         weights = weights or {w: 1.0 for w in stems(question)}
         total = sum(weights.values()) or 1.0
         wanted = value_kinds(question) if wanted is None else wanted
         named = _named_documents(weights, hits)
-        for unit, sim, vector in zip(units, similarity, vectors):
-            unit.vector = vector
+        overlaps = []
+        for unit in units:
             words = set(stems(f"{unit.section} {unit.text}"))
-            overlap = sum(w for word, w in weights.items() if word in words) / total
+            overlaps.append(sum(w for word, w in weights.items() if word in words) / total)
+        # Embedding sentences is most of an answer's time: only the likeliest are embedded.
+        if len(units) > self.max_units:
+            cheap = sorted(range(len(units)), key=lambda i: -(self.overlap_weight * overlaps[i]
+                                                              + self.rank_bonus / (units[i].hit + 1)))
+            keep = sorted(cheap[: self.max_units])
+            units, overlaps = [units[i] for i in keep], [overlaps[i] for i in keep]
+        texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section and self.embed_section else u.text
+                 for u in units]
+        vectors = self._embed(texts)
+        similarity = vectors @ np.array(question_embedding, dtype=np.float32)
+        for unit, sim, vector, overlap in zip(units, similarity, vectors, overlaps):
+            unit.vector = vector
             value = self.value_bonus if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0
             document = self.document_bonus if hits[unit.hit].document_id in named else 0.0
             unit.relevance = float(sim) + self.overlap_weight * overlap
@@ -184,6 +198,20 @@ class ExtractiveComposer:
             signatures.append(signature)
             kept.append(unit)
         return kept
+
+    def _embed(self, texts: List[str]) -> np.ndarray:
+        """Sentence embeddings, remembered: popular passages come back in question after question."""
+        with self._lock:  # answers run in several threads of one process
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = self.embed_model.get_text_embedding_batch(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh):
+                    known[text] = self._cache[text] = np.asarray(vector, dtype=np.float32)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     @staticmethod
     def _usable(unit: Unit) -> bool:

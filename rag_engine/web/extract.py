@@ -24,6 +24,13 @@ _CONFIG = use_config()
 _CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # its timeout uses signals: not from worker threads
 _CONFIG.set("DEFAULT", "MIN_EXTRACTED_SIZE", "20")  # short help pages are pages too
 _CONFIG.set("DEFAULT", "MIN_OUTPUT_SIZE", "1")
+_LOWER = "translate(concat(@id, ' ', @class), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+# Chrome trafilatura may keep on a page with little text: consent banners, navigation landmarks, dialogs.
+PRUNE = [
+    "//*[" + " or ".join(f"contains({_LOWER}, '{word}')" for word in ("cookie", "consent", "gdpr")) + "]",
+    "//*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='dialog' or @aria-modal='true']",
+    "//nav", "//dialog",
+]
 CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.I)
 CHROME = ("script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "button",
           "iframe", "dialog")
@@ -112,7 +119,7 @@ def extract_page(html: str, url: str, robots_header: str = "") -> ExtractedPage:
 
     main = trafilatura.extract(
         html, url=url, output_format="html", include_tables=True, include_formatting=True, include_links=False,
-        include_images=False, include_comments=False, with_metadata=False, config=_CONFIG,
+        include_images=False, include_comments=False, with_metadata=False, config=_CONFIG, prune_xpath=PRUNE,
     )
     body = BODY.search(main or "")
     content = body.group(1).strip() if body else ""

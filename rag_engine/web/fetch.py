@@ -189,7 +189,8 @@ class Fetcher:
             return normalize_url(response.headers["location"], base=url)
         if response.status_code != 200:
             return None
-        too_large = f"Larger than the {max(limit // (1024 * 1024), 1)} MB limit."
+        size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+        too_large = f"Larger than the {size} limit."
         kind = kind_of(response.headers.get("content-type", ""), url)
         if kinds is not None and kind not in kinds:
             mime = response.headers.get("content-type", "").split(";", 1)[0].strip() or "no content type"

@@ -128,6 +128,17 @@ def test_a_single_page(kb, site):
     assert [d.title for d in kb.list_documents("acme")] == ["Returns policy | Acme Help"]
 
 
+def test_pages_that_ask_not_to_be_indexed_are_skipped_or_removed(kb, site):
+    kb.import_url("acme", site.url("/help/faq"), options=LOCAL)
+    site.pages["/help/faq"] = html_page("FAQ", "<h1>FAQ</h1><p>Gift cards never expire.</p>",
+                                        head='<meta name="robots" content="noindex, follow">')
+    result = kb.import_url("acme", site.url("/help/faq"), options=LOCAL)
+    assert [(p.status, p.reason) for p in result.pages] == [("removed", "The page asks not to be indexed (noindex).")]
+    site.pages["/help/shipping"].headers["X-Robots-Tag"] = "noindex"
+    assert kb.import_url("acme", site.url("/help/shipping"), options=LOCAL).pages[0].status == "skipped"
+    assert kb.list_documents("acme") == []
+
+
 # ------------------------------------------------------------------------------ sitemaps
 def test_a_sitemap_index_imports_the_pages_of_every_sitemap(kb, site):
     result = kb.import_url("acme", site.url("/sitemap_index.xml"), mode="sitemap", options=LOCAL)
@@ -163,7 +174,7 @@ def test_a_sync_with_nothing_changed_embeds_nothing(kb, site, embeds):
     assert sum(embeds) == first.embedded_chunks > 0
     embeds.clear()
     again = kb.import_url("acme", site.url("/help/"), mode="crawl", options=LOCAL)
-    assert again.counts["unchanged"] == 9 and again.counts["created"] == again.counts["replaced"] == 0
+    assert again.counts["unchanged"] == 9 and again.counts["created"] == again.counts["replaced"] == 0, again.pages
     assert embeds == [] and again.embedded_chunks == 0
     conditional = [h for p, h, _ in site.log if p == "/help/returns" and h.get("If-None-Match")]
     assert len(conditional) == 1  # asked with its ETag, answered 304 Not Modified

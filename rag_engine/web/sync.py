@@ -279,9 +279,11 @@ class _Import:
             for link in page.links:
                 if self.scope.contains(link) and extension(link) not in SKIPPED_EXTENSIONS:
                     self._add(link, depth + 1)
-        if key in self.seen:
-            self._record(PageResult(url, "skipped", reason=f"The same page as {key}.", http_status=200, depth=depth))
-            self._moved(url, key)
+        if key in self.seen:  # reached before through another URL (a redirect, a canonical link)
+            if url != key:
+                self._record(PageResult(url, "skipped", reason=f"The same page as {key}.", http_status=200,
+                                        depth=depth))
+                self._moved(url, key)
             return
         self.seen.add(key)
         known = self.known.get(key)
@@ -319,9 +321,13 @@ class _Import:
             self.result.embedded_chunks += ingested.chunk_count
         self._record(PageResult(key, ingested.status, ingested.title, document_id, http_status=200,
                                 chunk_count=ingested.chunk_count, depth=depth, kind=kind))
+        if url != key and self.mode != "page":
+            self._record(PageResult(url, "skipped", reason=f"The same page as {key}.", http_status=200, depth=depth))
         self._moved(url, key)
 
     def _not_modified(self, record: PageRecord, depth: int) -> None:
+        if record.url in self.seen:  # already handled through another URL that leads to it
+            return
         record.misses, record.fetched_at, record.status, record.reason = 0, _now(), "unchanged", ""
         record.depth = min(record.depth, depth)
         self.state.save(self.tenant_id, self.source_id, record)

@@ -165,3 +165,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(queues_cli)
     app.cli.add_command(init_db)
+    from .knowledge_cli import knowledge
+
+    app.cli.add_command(knowledge)

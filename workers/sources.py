@@ -35,6 +35,7 @@ MAX_SYNC_ATTEMPTS = 5
 STALE_AFTER = timedelta(minutes=10)
 STOP_CHECK_SECONDS = 2.0
 SCHEDULE_EVERY_SECONDS = 60.0
+LOCK_WAIT_SECONDS = 30.0  # a killed worker's lock goes with its connection, within moments
 
 
 def _retries_left() -> bool:
@@ -72,11 +73,14 @@ def sync_source(source_id: str) -> str:
             result = get_kb().import_url(
                 company.tenant_id, source.url, mode=source.mode, max_pages=source.max_pages,
                 max_depth=source.max_depth, source_id=source.id, options=web_options(), progress=progress,
-                should_stop=should_stop)
-        except SyncInProgressError:  # another worker is on it (a duplicate or recovered job)
+                should_stop=should_stop, lock_wait=LOCK_WAIT_SECONDS)
+        except SyncInProgressError:  # another worker is still on it: try again later
             db.session.rollback()
+            source = db.session.get(KnowledgeSource, source_id)
+            websites.fail_sync(source, "Another sync of this source is running; retrying…", retrying=True)
+            db.session.commit()
             log.info("source %s is being synced elsewhere", source_id)
-            return "busy"
+            raise
         except WebImportError as err:  # the source itself is unusable: no retry
             db.session.rollback()
             source = db.session.get(KnowledgeSource, source_id)

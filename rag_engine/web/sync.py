@@ -83,14 +83,15 @@ class _Visit:
 def import_url(kb, tenant_id: str, url: str, *, mode: str = "page", max_pages: int = 200, max_depth: int = 3,
                source_id: Optional[str] = None, options: Optional[WebOptions] = None,
                progress: Optional[ProgressCallback] = None, should_stop: Optional[Callable[[], bool]] = None,
-               force: bool = False, path_prefix: Optional[str] = None) -> ImportResult:
+               force: bool = False, path_prefix: Optional[str] = None, lock_wait: float = 0.0) -> ImportResult:
     """Import (or sync) ``url`` into ``tenant_id``'s knowledge base; see the module's docstring.
 
     ``mode``: "page" (that page), "sitemap" (the sitemap at ``url``, or the site's sitemaps) or
     "crawl" (links from ``url``, same host and path prefix, up to ``max_depth`` clicks away).
     At most ``max_pages`` pages are fetched. ``progress`` is called after each page;
     ``should_stop()`` returning True ends the import early (nothing is removed then).
-    ``force`` re-embeds every page (e.g. after changing the embedding model).
+    ``force`` re-embeds every page (e.g. after changing the embedding model). A source syncs in
+    one process at a time: SyncInProgressError, after waiting up to ``lock_wait`` seconds.
     """
     validate_tenant(tenant_id)
     if mode not in MODES:
@@ -104,7 +105,7 @@ def import_url(kb, tenant_id: str, url: str, *, mode: str = "page", max_pages: i
     options = options or WebOptions.from_env()
     state = PageState(kb.store.engine, kb.settings.table_name)
     state.setup()
-    with state.lock(tenant_id, source_id), Fetcher(options) as fetcher:
+    with state.lock(tenant_id, source_id, wait=lock_wait > 0, timeout=lock_wait), Fetcher(options) as fetcher:
         run = _Import(kb, state, fetcher, tenant_id, source_id, start, mode, int(max_pages), int(max_depth),
                       progress, should_stop, force, path_prefix)
         return run.run()

@@ -167,7 +167,8 @@ def parsed(model: type[Body], data: dict) -> Body:
 
 
 def source_json(source: dict) -> dict:
-    return {"document_id": source.get("document_id"), "title": source.get("title"), "page": source.get("page")}
+    return {"document_id": source.get("document_id"), "title": source.get("title"), "page": source.get("page"),
+            "url": source.get("url")}
 
 
 def message_json(message: Message) -> dict:

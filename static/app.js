@@ -316,8 +316,10 @@
         var sources = document.createElement("div");
         sources.className = "sources";
         m.sources.forEach(function (s) {
-          var chip = document.createElement("span");
+          var link = /^https?:\/\//i.test(s.url || "");
+          var chip = document.createElement(link ? "a" : "span");
           chip.className = "source";
+          if (link) { chip.href = s.url; chip.target = "_blank"; chip.rel = "noopener noreferrer"; }
           chip.textContent = s.title + (s.page ? " · p. " + s.page : "");
           sources.appendChild(chip);
         });

@@ -15,6 +15,7 @@ import pytest
 
 from rag_engine.web import WebOptions
 from tests.fakes.website import Website, html_page
+from tests.browser_support import make_user, staff  # noqa: F401  (fixtures)
 from tests.test_workers import worker_env
 
 LOCAL = WebOptions(allowed_networks=("127.0.0.1/32",), delay=0.0, max_bytes=200_000, timeout=5.0)
@@ -262,3 +263,41 @@ def test_a_long_crawl_does_not_starve_other_companies_and_survives_a_killed_work
         tenant = db.session.get(KnowledgeSource, source["id"]).company_id
     titles = [d.title for d in kb.list_documents(tenant)]
     assert len(titles) == len(set(titles)) == 123  # each page once, nothing half-written
+
+
+# ------------------------------------------------------------------------------ citations on every channel
+WEB_SOURCE = {"document_id": "web-1", "title": "Returns policy | Acme Help", "page": None, "chunk_id": "c1",
+              "score": 0.8, "snippet": "Region: Europe; Fee: 9 euros", "url": "https://help.acme.example/returns"}
+PDF_SOURCE = {"document_id": "d2", "title": "policies.pdf", "page": 2, "chunk_id": "c2", "score": 0.7, "snippet": ""}
+
+
+def test_email_and_whatsapp_replies_link_the_pages_they_cite(app):
+    from app.channels.outbound.email import compose
+    from app.channels.outbound.whatsapp import reply_text
+    from app.infra.models import Message
+
+    message = Message(role="assistant", answered=True, content="Returns from Europe cost 9 euros. [1]",
+                      sources=[WEB_SOURCE, PDF_SOURCE, {**WEB_SOURCE, "url": "javascript:alert(1)", "title": "x"}])
+    text, body = compose(message)
+    assert "- Returns policy | Acme Help: https://help.acme.example/returns" in text and "- policies.pdf, page 2" in text
+    assert '<a href="https://help.acme.example/returns">Returns policy | Acme Help</a>' in body
+    assert "javascript:" not in text + body
+    assert reply_text(message).endswith(
+        "Sources: Returns policy | Acme Help (https://help.acme.example/returns); policies.pdf p.2; x")
+
+
+def test_staff_pages_and_the_widget_link_web_sources(app, staff):
+    from app.widget import message_json
+    from app.infra.extensions import db
+    from app.infra.models import Message
+    from tests.test_pages_dashboard import conversation
+
+    owner = staff()
+    conv_id = conversation(app, owner.company_id, customer_id="session-web-source-0001", messages=[
+        ("customer", "How much is return shipping?"), ("assistant", "9 euros. [1]", True, [WEB_SOURCE, PDF_SOURCE])])
+    page = owner.client.get(f"/dashboard/conversations/{conv_id}").get_data(as_text=True)
+    assert f'<a class="source" href="{WEB_SOURCE["url"]}" target="_blank"' in page
+    assert "policies.pdf · p. 2</span>" in page
+    with app.app_context():
+        reply = db.session.query(Message).filter_by(conversation_id=conv_id, role="assistant").one()
+        assert message_json(reply)["sources"][0]["url"] == WEB_SOURCE["url"]

@@ -309,6 +309,8 @@ class _Import:
         try:
             ingested = self.kb.ingest(self.tenant_id, data=data, filename=filename, title=title,
                                       document_id=document_id, url=key, force=self.force)
+            for step, seconds in ingested.timings.items():
+                self.result.timings[step] = round(self.result.timings.get(step, 0.0) + seconds, 4)
         except IngestError as err:
             self._record(PageResult(key, "failed", title=title, reason=err.message, http_status=200, depth=depth,
                                     kind=kind))

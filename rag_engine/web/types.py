@@ -53,6 +53,7 @@ class ImportResult:
     seconds: float = 0.0
     requests: int = 0  # HTTP requests sent (robots.txt, sitemaps, pages, redirect hops)
     embedded_chunks: int = 0  # chunks embedded (created or replaced pages only)
+    timings: Dict[str, float] = field(default_factory=dict)  # seconds in kb.ingest: parse / split / embed / write
 
     @property
     def counts(self) -> Dict[str, int]:

@@ -243,6 +243,10 @@
     function update(source) {
       var tr = $('tr[data-source="' + source.id + '"]', sourcesTable);
       if (!tr) return;
+      var was = tr.getAttribute("data-status");
+      if ((was === "queued" || was === "syncing") && (source.status === "idle" || source.status === "failed")) {
+        $(".js-last", tr).textContent = "just now";
+      }
       tr.setAttribute("data-status", source.status);
       var badge = $(".js-status", tr);
       badge.className = "badge js-status " + (badges[source.status] || "");

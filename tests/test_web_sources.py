@@ -301,3 +301,31 @@ def test_staff_pages_and_the_widget_link_web_sources(app, staff):
     with app.app_context():
         reply = db.session.query(Message).filter_by(conversation_id=conv_id, role="assistant").one()
         assert message_json(reply)["sources"][0]["url"] == WEB_SOURCE["url"]
+
+
+def test_the_crawl_workers_scheduler_queues_due_syncs(local_web, client, make_company, site, run_crawls):
+    import threading
+
+    from workers.context import set_app
+    from workers.sources import run_scheduler
+
+    _, _, headers = make_company()
+    source = add(client, headers, site.url("/help/faq"), mode="page").get_json()
+    run_crawls()
+    with local_web.app_context():
+        from app.infra.extensions import db
+        from app.infra.models import KnowledgeSource, now
+
+        db.session.get(KnowledgeSource, source["id"]).next_sync_at = now() - timedelta(seconds=1)
+        db.session.commit()
+    set_app(local_web)
+    stop = threading.Event()
+    thread = run_scheduler(stop, every=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while client.get(f"/api/knowledge/sources/{source['id']}/", headers=headers).get_json()["status"] != "queued":
+            assert time.monotonic() < deadline, "the scheduler never queued the due sync"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(5)

@@ -428,3 +428,17 @@ def test_options_come_from_the_environment_and_bad_values_fail():
                 {"WEB_ALLOWED_NETWORKS": "intranet"}, {"WEB_PER_HOST_CONCURRENCY": "0"}):
         with pytest.raises(ConfigurationError):
             WebOptions.from_env(env)
+
+
+def test_a_start_url_that_redirects_keeps_its_pages_across_syncs(kb, site):
+    site.pages["/start"] = Page(301, {"Location": "/help/account/"})
+    first = kb.import_url("acme", site.url("/start"), mode="crawl", options=LOCAL)
+    assert {p.url.replace(site.base, "") for p in first.pages if p.status == "created"} == {
+        "/help/account/", "/help/account/password", "/help/account/reset", "/help/account/reset-deep"}
+    site.pages["/help/account/"] = Page(503)  # no links from the start page this time: known pages are synced anyway
+    again = by_path(kb.import_url("acme", site.url("/start"), mode="crawl", options=LOCAL), site)
+    assert again["/help/account/password"].status == again["/help/account/reset"].status == "unchanged"
+    assert again["/start"].status == "failed" and len(kb.list_documents("acme")) == 4
+    shallower = kb.import_url("acme", site.url("/start"), mode="crawl", options=LOCAL, max_depth=1)
+    assert {p.url.replace(site.base, "") for p in shallower.pages if p.status == "removed"} == {
+        "/help/account/reset", "/help/account/reset-deep"}

@@ -169,8 +169,11 @@ class _Import:
         else:
             self._add(self.start, 0)
         if self.mode == "crawl":
+            root = next((r for r in self.known.values() if r.depth == 0), None)
+            if root is not None and root.url != self.start:  # the start redirected last time (http → https…)
+                self.scope = Scope.of(root.url, self.path_prefix)
             for record in self.known.values():  # known pages first: a sync fetches them all
-                if self.scope.contains(record.url):
+                if self.scope.contains(record.url) and record.depth <= self.max_depth:
                     self._add(record.url, record.depth)
         self._loop()
         if self.result.complete and not self.result.stopped:

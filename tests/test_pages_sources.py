@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import chromium, live_server, make_user, staff  # noqa: F401  (fixtures)
+from tests.browser_support import make_user, staff  # noqa: F401  (fixtures)
 from tests.fakes.website import Website
 from tests.test_web_sources import LOCAL, run_crawls  # noqa: F401  (fixture)
 
@@ -70,38 +70,3 @@ def test_another_companys_source_is_not_found(app, staff, site):
     assert globex.client.get("/dashboard/knowledge/sources.json").get_json()["sources"] == []
     assert site.url("/help/faq") not in html(globex.client.get("/dashboard/knowledge"))
 
-
-def test_in_a_browser_a_crawl_shows_its_progress_live_and_its_pages(app, make_company, make_user, live_server, chromium,
-                                                                    site, run_crawls):
-    from tests.browser_support import PASSWORD, Console, screenshot
-
-    app.config["WEB_OPTIONS"] = LOCAL
-    company_id, _, _ = make_company("Acme Outdoor")
-    email = make_user(company_id)
-    console = Console()
-    context = chromium.new_context(viewport={"width": 1366, "height": 900}, reduced_motion="reduce")
-    context.set_default_timeout(15_000)
-    try:
-        page = context.new_page()
-        console.watch(page, "staff")
-        page.goto(f"{live_server}/login")
-        page.fill("#email", email)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(f"{live_server}/dashboard/knowledge")
-        page.fill("#source-url", site.url("/help/"))
-        page.select_option("#source-mode", "crawl")
-        page.click("#source-form button[type=submit]")
-        row = page.locator("#sources tr[data-source]")
-        row.locator(".js-status", has_text="Queued").wait_for()
-        run_crawls()  # the crawl worker; the page follows it without a reload
-        row.locator(".js-status", has_text="Synced").wait_for()
-        assert row.locator(".js-progress").inner_text().startswith("17 of 17 done · 9 new or updated")
-        screenshot(page, "websites-01-knowledge", full_page=True)
-        page.click("#sources a.js-url")
-        page.locator("#source-pages").wait_for()
-        assert "Returns policy | Acme Help" in page.content()
-        screenshot(page, "websites-02-source-pages", full_page=True)
-    finally:
-        context.close()
-    assert console.errors == []

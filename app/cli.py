@@ -92,8 +92,12 @@ def companies_reindex(slug: str) -> None:
     documents = db.session.scalars(select(Document).where(Document.company_id == company.id)).all()
     for document in documents:
         request_reindex(document)
+    from .services.websites import company_sources, request_sync
+
+    sources = [source for source in company_sources(company.id) if request_sync(source)]
     db.session.commit()  # the ingestion jobs are queued now
-    click.echo(f"Queued {len(documents)} documents of {company.slug} for re-indexing")
+    click.echo(f"Queued {len(documents)} documents of {company.slug} for re-indexing"
+               + (f", and {len(sources)} website sources for a sync" if sources else ""))
 
 
 @users.command("create")
@@ -120,9 +124,9 @@ def queues_health() -> None:
     """Jobs waiting, running, scheduled and failed per queue, and the workers alive."""
     from rq import Worker
 
-    from .infra.queues import QUEUE_NAMES, connection, get_queue
+    from .infra.queues import CRAWL_QUEUES, QUEUE_NAMES, connection, get_queue
 
-    for name in QUEUE_NAMES:
+    for name in QUEUE_NAMES + CRAWL_QUEUES:
         q = get_queue(name)
         click.echo(f"{name:9} queued={q.count} started={q.started_job_registry.count} "
                    f"scheduled={q.scheduled_job_registry.count} failed={q.failed_job_registry.count}")
@@ -137,9 +141,9 @@ def queues_failed(requeue: bool) -> None:
     from rq.job import Job
     from rq.serializers import JSONSerializer
 
-    from .infra.queues import QUEUE_NAMES, connection, get_queue
+    from .infra.queues import CRAWL_QUEUES, QUEUE_NAMES, connection, get_queue
 
-    for name in QUEUE_NAMES:
+    for name in QUEUE_NAMES + CRAWL_QUEUES:
         registry = get_queue(name).failed_job_registry
         for job_id in registry.get_job_ids():
             job = Job.fetch(job_id, connection=connection(), serializer=JSONSerializer)
@@ -165,3 +169,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(queues_cli)
     app.cli.add_command(init_db)
+    from .knowledge_cli import knowledge
+
+    app.cli.add_command(knowledge)

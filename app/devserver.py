@@ -2,7 +2,8 @@
 
 Starts (or joins) the embedded PostgreSQL + pgvector and Redis unless DATABASE_URL / REDIS_URL
 are set, migrates the schema, creates a demo company with sample documents on the first run,
-then runs the web server and one worker as child processes until Ctrl-C.
+then runs the web server, one worker and one website-sync worker (the crawl queue) as child
+processes until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main() -> int:
 
     children = [
         subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", "--queue", "crawl"], env=env,
+                         cwd=ROOT),
         subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run", "--host", host, "--port", port,
                           "--with-threads"], env=env, cwd=ROOT),
     ]

@@ -60,6 +60,86 @@ class SourceOut(BaseModel):
     chunk_id: str
     score: float
     snippet: str = ""
+    url: Optional[str] = None  # the web page, for knowledge imported from a website
+
+
+class WebSourceIn(BaseModel):
+    """A website source: one page, a sitemap (or the site's, found through robots.txt), or a crawl."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    mode: Literal["page", "sitemap", "crawl"] = "page"
+    max_pages: int = Field(default=200, ge=1, le=10_000)
+    max_depth: int = Field(default=3, ge=0, le=10)
+    sync_interval_hours: Optional[int] = Field(default=None, ge=0, le=8760,
+                                               description="0: only when asked; default 24")
+
+
+class WebSourceOut(BaseModel):
+    id: str
+    url: str
+    mode: Literal["page", "sitemap", "crawl"]
+    status: Literal["queued", "syncing", "idle", "failed", "removing"]
+    max_pages: int
+    max_depth: int
+    sync_interval_hours: int
+    pages_found: int  # this sync (or the last one)
+    pages_done: int
+    pages_changed: int
+    pages_unchanged: int
+    pages_failed: int
+    pages_removed: int
+    page_count: int  # pages in the knowledge base
+    last_error: Optional[str] = None
+    last_synced_at: Optional[datetime] = None
+    next_sync_at: Optional[datetime] = None
+    created_at: datetime
+
+
+class WebSourceList(BaseModel):
+    sources: List[WebSourceOut]
+    total: int
+
+
+class WebPageOut(BaseModel):
+    url: str
+    title: str
+    kind: str
+    status: Literal["created", "replaced", "unchanged", "missing", "skipped", "failed"]
+    reason: str
+    http_status: Optional[int] = None
+    document_id: Optional[str] = None
+    chunk_count: int
+    updated_at: datetime
+
+
+class WebPageQuery(BaseModel):
+    status: Optional[Literal["created", "replaced", "unchanged", "missing", "skipped", "failed"]] = None
+    page: int = Field(default=1, ge=1, le=100000)
+    per_page: int = Field(default=100, ge=1, le=500)
+
+
+class WebPageList(BaseModel):
+    source_id: str
+    pages: List[WebPageOut]
+    page: int
+    per_page: int
+    total: int
+
+
+def web_source_out(s) -> WebSourceOut:
+    return WebSourceOut(
+        id=s.id, url=s.url, mode=s.mode, status=s.status, max_pages=s.max_pages, max_depth=s.max_depth,
+        sync_interval_hours=s.sync_interval_hours, pages_found=s.pages_found, pages_done=s.pages_done,
+        pages_changed=s.pages_changed, pages_unchanged=s.pages_unchanged, pages_failed=s.pages_failed,
+        pages_removed=s.pages_removed, page_count=s.page_count, last_error=s.last_error,
+        last_synced_at=s.last_synced_at, next_sync_at=s.next_sync_at, created_at=s.created_at)
+
+
+def web_page_out(p) -> WebPageOut:
+    return WebPageOut(url=p.url, title=p.title, kind=p.kind, status=p.status, reason=p.reason,
+                      http_status=p.http_status, document_id=p.document_id, chunk_count=p.chunk_count,
+                      updated_at=p.updated_at)
 
 
 SESSION_ID = r"^[A-Za-z0-9_-]{8,64}$"

@@ -167,7 +167,10 @@ def parsed(model: type[Body], data: dict) -> Body:
 
 
 def source_json(source: dict) -> dict:
-    return {"document_id": source.get("document_id"), "title": source.get("title"), "page": source.get("page")}
+    found = {"document_id": source.get("document_id"), "title": source.get("title"), "page": source.get("page")}
+    if source.get("url"):  # a web page: the widget links it
+        found["url"] = source["url"]
+    return found
 
 
 def message_json(message: Message) -> dict:

@@ -50,7 +50,8 @@ def sources_for(hits: Sequence[Hit], used: Iterable[int]) -> List[Source]:
         hit = hits[i]
         sources.setdefault((hit.document_id, hit.page), Source(
             document_id=hit.document_id, title=hit.title, page=hit.page, chunk_id=hit.chunk_id,
-            score=hit.vector_score if hit.vector_score is not None else hit.score, snippet=_snippet(hit.text)))
+            score=hit.vector_score if hit.vector_score is not None else hit.score, snippet=_snippet(hit.text),
+            url=hit.url))
     return list(sources.values())
 
 

@@ -281,7 +281,8 @@ class ExtractiveComposer:
                                       chunk_id=hit.chunk_id,
                                       score=hit.vector_score if hit.vector_score is not None else hit.score,
                                       snippet=_snippet(unit.text if not unit.items else
-                                                       unit.text + " " + "; ".join(i.text for i in unit.items))))
+                                                       unit.text + " " + "; ".join(i.text for i in unit.items)),
+                                      url=hit.url))
             return numbers[key]
 
         paragraphs: List[str] = []

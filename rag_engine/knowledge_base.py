@@ -82,12 +82,13 @@ class KnowledgeBase:
     def ingest(self, tenant_id: str, path: Union[str, os.PathLike, None] = None, *, data: Optional[bytes] = None,
                filename: Optional[str] = None, text: Optional[str] = None, title: Optional[str] = None,
                document_id: Optional[str] = None, progress: Optional[ProgressCallback] = None,
-               force: bool = False) -> IngestResult:
+               force: bool = False, url: Optional[str] = None) -> IngestResult:
         """Add or update one document: a path, ``data=bytes`` + ``filename``, or ``text`` + ``title``.
 
         Identical content again is a no-op ("unchanged"); new content for the same document
         (same ``document_id``, or same title/file name) replaces its chunks atomically.
-        Unreadable files raise IngestError with a message for the company admin.
+        Unreadable files raise IngestError with a message for the company admin. ``url``: the web
+        page the content came from, kept with each chunk so answers can link it (not embedded).
         """
         validate_tenant(tenant_id)
         given = sum(x is not None for x in (path, data, text))
@@ -124,6 +125,11 @@ class KnowledgeBase:
             source_type=parsed.source_type, content_hash=content_hash, chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
         )
+        if url:
+            for node in nodes:
+                node.metadata["url"] = url
+                node.excluded_embed_metadata_keys.append("url")
+                node.excluded_llm_metadata_keys.append("url")
         watch.lap("split")
         nodes = embed_chunks(nodes, self.embed_model, self.settings.embed_batch_size, progress)
         watch.lap("embed")
@@ -154,6 +160,30 @@ class KnowledgeBase:
     def _info(r: DocumentRecord) -> DocumentInfo:
         return DocumentInfo(r.document_id, r.title, r.source_type, r.chunk_count, r.content_hash, r.created_at,
                             r.updated_at)
+
+    # ------------------------------------------------------------------ websites (rag_engine/web)
+    def import_url(self, tenant_id: str, url: str, *, mode: str = "page", max_pages: int = 200, max_depth: int = 3,
+                   **kwargs: Any):
+        """Import a web page, a sitemap or a crawl (mode "page" | "sitemap" | "crawl"); again = a sync.
+
+        Returns an ImportResult with one PageResult per page; see rag_engine/web/sync.py for
+        ``source_id``, ``options`` (WebOptions), ``progress``, ``should_stop`` and ``force``.
+        """
+        from .web import import_url
+
+        return import_url(self, tenant_id, url, mode=mode, max_pages=max_pages, max_depth=max_depth, **kwargs)
+
+    def web_pages(self, tenant_id: str, source_id: str) -> list:
+        """The pages a website source holds (what its next sync starts from)."""
+        from .web import web_pages
+
+        return web_pages(self, tenant_id, source_id)
+
+    def remove_web_source(self, tenant_id: str, source_id: str) -> int:
+        """Delete a website source's documents and records; returns how many documents were deleted."""
+        from .web import remove_source
+
+        return remove_source(self, tenant_id, source_id)
 
     # ------------------------------------------------------------------ retrieval
     def retriever(self, tenant_id: str, *, top_k: Optional[int] = None, mode: str = "hybrid") -> HybridRetriever:

@@ -41,7 +41,7 @@ def _hit(row: ChunkRow, score: float, vector_score=None, text_score=None) -> Hit
         chunk_id=row.node_id, document_id=meta.get("document_id", ""), title=meta.get("title", ""),
         text=row.text, score=score, page=int(page) if page is not None else None,
         vector_score=vector_score, text_score=text_score, section=meta.get("section") or "",
-        pages=tuple(meta["pages"]) if meta.get("pages") else None,
+        pages=tuple(meta["pages"]) if meta.get("pages") else None, url=meta.get("url") or None,
     )
 
 

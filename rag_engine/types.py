@@ -39,6 +39,7 @@ class Hit:
     text_score: Optional[float] = None  # full-text rank, when the text leg found it
     section: str = ""  # heading path inside the document ("Out-of-network › Copays")
     pages: Optional[tuple] = None  # the page of each line of ``text``, when the chunk spans pages
+    url: Optional[str] = None  # the web page the chunk came from (documents imported from a website)
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,10 @@ class Source:
     chunk_id: str
     score: float
     snippet: str = ""
+    url: Optional[str] = None  # the web page cited, for documents imported from a website
 
     def to_dict(self) -> dict:
-        return {
+        found = {
             "document_id": self.document_id,
             "title": self.title,
             "page": self.page,
@@ -59,6 +61,9 @@ class Source:
             "score": round(float(self.score), 4),
             "snippet": self.snippet,
         }
+        if self.url:
+            found["url"] = self.url
+        return found
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,46 @@
     if (busy()) schedulePoll(800);
   }
 
+  // ------------------------------------------------------------------ knowledge: website sources, live progress
+  var sourcesTable = $("#sources[data-poll]");
+  if (sourcesTable) initSources();
+
+  function initSources() {
+    var badges = { queued: "pending", syncing: "processing", idle: "completed", failed: "failed" };
+    function busy() {
+      return $all("tr[data-source]", sourcesTable).some(function (tr) {
+        var s = tr.getAttribute("data-status");
+        return s === "queued" || s === "syncing";
+      });
+    }
+    function update(source) {
+      var tr = $('tr[data-source="' + source.id + '"]', sourcesTable);
+      if (!tr) return;
+      var was = tr.getAttribute("data-status");
+      if ((was === "queued" || was === "syncing") && (source.status === "idle" || source.status === "failed")) {
+        $(".js-last", tr).textContent = "just now";
+      }
+      tr.setAttribute("data-status", source.status);
+      var badge = $(".js-status", tr);
+      badge.className = "badge js-status " + (badges[source.status] || "");
+      badge.textContent = source.status_label;
+      $(".js-progress", tr).textContent = source.pages_done + " of " + source.pages_found + " done · " +
+        source.pages_changed + " new or updated · " + source.pages_unchanged + " unchanged · " +
+        source.pages_failed + " failed";
+      $(".js-pages", tr).textContent = String(source.page_count);
+      var error = $(".js-error", tr);
+      error.textContent = source.last_error || "";
+      error.hidden = !source.last_error;
+    }
+    function poll() {
+      fetchJSON(sourcesTable.getAttribute("data-poll")).then(function (res) {
+        if (res.ok) res.body.sources.forEach(update);
+        if (busy()) setTimeout(poll, 1500);
+      }).catch(function () { setTimeout(poll, 5000); });
+    }
+    if (busy()) setTimeout(poll, 1000);
+  }
+
   // ------------------------------------------------------------------ conversation thread: live updates
   var thread = $("#messages[data-poll]");
   if (thread) initThread();
@@ -280,8 +320,10 @@
         var sources = document.createElement("div");
         sources.className = "sources";
         m.sources.forEach(function (s) {
-          var chip = document.createElement("span");
+          var link = /^https?:\/\//i.test(s.url || "");
+          var chip = document.createElement(link ? "a" : "span");
           chip.className = "source";
+          if (link) { chip.href = s.url; chip.target = "_blank"; chip.rel = "noopener noreferrer"; }
           chip.textContent = s.title + (s.page ? " · p. " + s.page : "");
           sources.appendChild(chip);
         });

@@ -163,6 +163,7 @@
     ".system { align-self: center; max-width: 90%; text-align: center; font-size: 12px; color: #4b5563; background: #eceef2; border-radius: 10px; padding: 6px 11px; }",
     ".meta { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin: 5px 0 0 2px; max-width: 84%; }",
     ".source { display: inline-flex; align-items: center; gap: 4px; font-size: 11.5px; color: #374151; background: #fff; border: 1px solid #e5e7eb; border-radius: 7px; padding: 2px 7px; max-width: 100%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }",
+    "a.source { text-decoration: none; cursor: pointer; } a.source:hover { border-color: #9ca3af; }",
     ".vote { border: 1px solid transparent; background: transparent; color: #9ca3af; width: 26px; height: 24px; border-radius: 7px; display: inline-grid; place-items: center; cursor: pointer; padding: 0; }",
     ".vote:hover { color: #374151; background: #eef0f3; }",
     ".vote.active { color: var(--accent); border-color: currentColor; background: #fff; }",
@@ -251,7 +252,8 @@
     var seen = {}, out = [];
     (sources || []).forEach(function (s) {
       var label = (s.title || "Document") + (s.page ? " \u00b7 p. " + s.page : "");
-      if (!seen[label]) { seen[label] = true; out.push(label); }
+      var url = /^https?:\/\//i.test(s.url || "") ? s.url : "";
+      if (!seen[label + url]) { seen[label + url] = true; out.push({ label: label, url: url }); }
     });
     return out;
   }
@@ -285,11 +287,16 @@
         if (m.id) row.setAttribute("data-id", m.id);
         api.update(m.content || "");
         while (meta.firstChild) meta.removeChild(meta.firstChild);
-        sourcesList(m.sources).forEach(function (label) {
-          var chip = el("span", "source");
+        sourcesList(m.sources).forEach(function (source) {
+          var chip = el(source.url ? "a" : "span", "source");
+          if (source.url) {
+            chip.href = source.url;
+            chip.target = "_blank";
+            chip.rel = "noopener noreferrer";
+          }
           chip.appendChild(icon("file", 12));
-          chip.appendChild(document.createTextNode(label));
-          chip.title = label;
+          chip.appendChild(document.createTextNode(source.label));
+          chip.title = source.url || source.label;
           meta.appendChild(chip);
         });
         if (role === "assistant" && m.id) {

@@ -257,3 +257,53 @@ def test_widget_on_a_phone_and_on_a_disallowed_site(app, make_company, make_user
             blocked_console.errors
     finally:
         phone.close()
+
+
+def test_a_website_crawl_shows_its_progress_live_and_its_pages(app, make_company, make_user, live_server, chromium,
+                                                               redis_conn):
+    """The Knowledge page's websites section: add a crawl, follow it without reloading, open its pages."""
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from app.infra.queues import CRAWL_QUEUES, get_queue
+    from tests.fakes.website import Website
+    from tests.test_web_sources import LOCAL
+
+    def run_crawls():
+        with app.app_context():
+            queues = [get_queue(name, redis_conn) for name in CRAWL_QUEUES]
+        SimpleWorker(queues, connection=redis_conn, serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
+
+    app.config["WEB_OPTIONS"] = LOCAL
+    site = Website().__enter__()
+    site.build()
+    company_id, _, _ = make_company("Acme Outdoor")
+    email = make_user(company_id)
+    console = Console()
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, reduced_motion="reduce")
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        console.watch(page, "staff")
+        page.goto(f"{live_server}/login")
+        page.fill("#email", email)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{live_server}/dashboard/knowledge")
+        page.fill("#source-url", site.url("/help/"))
+        page.select_option("#source-mode", "crawl")
+        page.click("#source-form button[type=submit]")
+        row = page.locator("#sources tr[data-source]")
+        row.locator(".js-status", has_text="Queued").wait_for()
+        run_crawls()  # the crawl worker; the page follows it without a reload
+        row.locator(".js-status", has_text="Synced").wait_for()
+        assert row.locator(".js-progress").inner_text().startswith("17 of 17 done · 9 new or updated")
+        screenshot(page, "websites-01-knowledge", full_page=True)
+        page.click("#sources a.js-url")
+        page.locator("#source-pages").wait_for()
+        assert "Returns policy | Acme Help" in page.content()
+        screenshot(page, "websites-02-source-pages", full_page=True)
+    finally:
+        context.close()
+        site.__exit__(None, None, None)
+    assert console.errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import click
 from flask import current_app
@@ -16,13 +17,17 @@ log = logging.getLogger(__name__)
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Run each job in a forked child (isolation) instead of in the worker process (warm model).")
 @click.option("--name", default=None, help="Worker name (default: RQ's).")
+@click.option("--queue", "queue_names", multiple=True, type=click.Choice(["ingest", "answer", "outbound", "crawl"]),
+              help="Serve these queues (default: ingest, answer, outbound). Website syncs: a worker of their own "
+                   "with --queue crawl (it also queues the scheduled syncs).")
 @with_appcontext
-def worker(burst: bool, fork: bool, name: str | None) -> None:
+def worker(burst: bool, fork: bool, name: str | None, queue_names: tuple) -> None:
     """Run an RQ worker on every queue (ingest, answer, outbound), with the retry scheduler."""
-    run_worker(current_app._get_current_object(), burst=burst, fork=fork, name=name)
+    run_worker(current_app._get_current_object(), burst=burst, fork=fork, name=name, queue_names=queue_names)
 
 
-def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None = None) -> bool:
+def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None = None,
+               queue_names: tuple = ()) -> bool:
     from rq import SimpleWorker, Worker
     from rq.serializers import JSONSerializer
 
@@ -40,6 +45,15 @@ def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None
         recover_interrupted_work()
         conn = connection()
         worker_class = Worker if fork else SimpleWorker
-        rq_worker = worker_class([get_queue(q, conn) for q in QUEUE_NAMES], connection=conn,
+        names = tuple(queue_names) or QUEUE_NAMES
+        rq_worker = worker_class([get_queue(q, conn) for q in names], connection=conn,
                                  serializer=JSONSerializer, name=name)
-        return rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        stop = threading.Event()
+        if "crawl" in names and not burst:
+            from .sources import run_scheduler
+
+            run_scheduler(stop)
+        try:
+            return rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        finally:
+            stop.set()

@@ -99,7 +99,9 @@ def recover_messages() -> int:
 
 
 def recover_interrupted_work() -> dict:
-    counts = {"documents": recover_documents(), "messages": recover_messages()}
+    from .sources import recover_sources
+
+    counts = {"documents": recover_documents(), "messages": recover_messages(), "sources": recover_sources()}
     if any(counts.values()):
         log.info("recovered interrupted work: %s", counts)
     return counts

@@ -40,7 +40,8 @@ def last_messages(conversation_ids: Iterable[str]) -> dict:
 
 def message_json(message: Message) -> dict:
     return {"id": message.id, "role": message.role, "content": message.content,
-            "sources": [{"title": s.get("title"), "page": s.get("page")} for s in (message.sources or [])],
+            "sources": [{"title": s.get("title"), "page": s.get("page"), **({"url": s["url"]} if s.get("url") else {})}
+                        for s in (message.sources or [])],
             "answered": message.answered, "feedback": message.feedback,
             "delivery_status": message.delivery_status, "delivery_error": message.delivery_error,
             "created_at": message.created_at.isoformat()}

@@ -1,4 +1,5 @@
-"""Knowledge page: upload (files or pasted text), live status per document, delete, re-index."""
+"""Knowledge page: upload (files or pasted text), live status per document, delete, re-index;
+its websites section is knowledge_sources.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from ..infra.models import Document
 from ..schemas import TextDocumentIn
 from ..services import uploads
 from ..services.library import DocumentView, company_documents
+from ..services.websites import company_sources
 from .blueprint import bp, current_company, owned
+from .knowledge_sources import labels
 
 MAX_TITLE = 255
 # What a missing field of the pasted-text form is told (validated by the API's TextDocumentIn, app/schemas.py).
@@ -34,7 +37,7 @@ def wants_json() -> bool:
 def knowledge():
     company = current_company()
     return render_template("dashboard/knowledge.html", company=company, documents=company_documents(company),
-                           active_page="knowledge")
+                           sources=company_sources(company.id), active_page="knowledge", **labels())
 
 
 @bp.get("/knowledge/documents.json")

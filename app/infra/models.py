@@ -1,4 +1,5 @@
-"""The app's tables: companies (tenants), API keys, staff users, documents, conversations, messages.
+"""The app's tables: companies (tenants), API keys, staff users, documents, conversations, messages,
+website sources and their pages.
 
 Every tenant-owned row carries company_id, and every query filters on it (lookups by id:
 app/services/tenancy.py).
@@ -191,3 +192,57 @@ class Message(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class KnowledgeSource(db.Model):
+    """A website source of knowledge: a page, a sitemap or a crawl, synced on a schedule by the crawl worker.
+
+    Its pages are documents of rag_engine (ids ``page_document_id(tenant, source id, url)``);
+    ``source_pages`` records what the last syncs did to each page, for the staff pages and the API.
+    """
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("company_id", "mode", "url", name="uq_sources_company_mode_url"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))  # page | sitemap | crawl
+    max_pages: Mapped[int] = mapped_column(Integer, default=200)
+    max_depth: Mapped[int] = mapped_column(Integer, default=3)
+    sync_interval_hours: Mapped[int] = mapped_column(Integer, default=24)  # 0: only when asked
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|syncing|idle|failed|removing
+    pages_found: Mapped[int] = mapped_column(Integer, default=0)  # this (or the last) sync
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    pages_changed: Mapped[int] = mapped_column(Integer, default=0)  # created or replaced
+    pages_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    pages_failed: Mapped[int] = mapped_column(Integer, default=0)
+    pages_removed: Mapped[int] = mapped_column(Integer, default=0)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)  # pages in the knowledge base
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # interrupted or failed syncs in a row
+    worker_id: Mapped[Optional[str]] = mapped_column(String(128))
+    heartbeat_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    sync_started_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    last_synced_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    next_sync_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+
+
+class SourcePage(db.Model):
+    """One page of a website source as its syncs left it: imported, unchanged, missing, skipped, failed."""
+
+    __tablename__ = "source_pages"
+    __table_args__ = (UniqueConstraint("source_id", "url", name="uq_source_pages_source_url"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16), default="")  # html | pdf | docx | markdown | text
+    status: Mapped[str] = mapped_column(String(16))  # created|replaced|unchanged|missing|skipped|failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    http_status: Mapped[Optional[int]] = mapped_column(Integer)
+    document_id: Mapped[Optional[str]] = mapped_column(String(128))
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)

@@ -28,9 +28,12 @@ from .extensions import db
 
 log = logging.getLogger(__name__)
 
-INGEST, ANSWER, OUTBOUND = "ingest", "answer", "outbound"
+INGEST, ANSWER, OUTBOUND, CRAWL = "ingest", "answer", "outbound", "crawl"
 QUEUE_NAMES = (INGEST, ANSWER, OUTBOUND)  # a worker listens in this order of priority
-JOB_TIMEOUTS = {INGEST: 3600, ANSWER: 300, OUTBOUND: 120}
+# Website syncs run on their own queue, served by their own worker(s) (`flask --app app worker --queue crawl`):
+# one company's 5,000-page crawl holds a crawl worker for its whole length, never an upload's or a chat's.
+CRAWL_QUEUES = (CRAWL,)
+JOB_TIMEOUTS = {INGEST: 3600, ANSWER: 300, OUTBOUND: 120, CRAWL: 6 * 3600}
 RETRY = Retry(max=3, interval=[10, 30, 90])  # transient failures: network, database, provider
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
@@ -93,6 +96,15 @@ def enqueue_answer(message_id: str) -> Optional[Job]:
 
 def enqueue_delivery(message_id: str) -> Optional[Job]:
     return enqueue_once(OUTBOUND, "workers.jobs.deliver_message", f"deliver-{message_id}", message_id)
+
+
+def enqueue_source_sync(source_id: str) -> Optional[Job]:
+    return enqueue_once(CRAWL, "workers.sources.sync_source", f"sync-{source_id}", source_id)
+
+
+def enqueue_source_removal(source_id: str) -> Optional[Job]:
+    # On the ingest queue: a removal must not wait behind other companies' crawls.
+    return enqueue_once(INGEST, "workers.sources.remove_source", f"remove-source-{source_id}", source_id)
 
 
 # ----------------------------------------------------------------------------- after the commit

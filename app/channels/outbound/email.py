@@ -39,14 +39,17 @@ TRANSIENT_STATUSES = {408, 409, 429}
 
 def compose(message: Message) -> tuple[str, str]:
     """(text, html) of a reply; the HTML is the escaped text, with the sources as a footer."""
-    labels = [f"{title}, page {page}" if page else title for title, page in sources_of(message)]
+    cited = sources_of(message)
+    labels = [f"{c.title}, page {c.page}" if c.page else c.title for c in cited]
     text = message.content.strip()
     paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     body = "".join(f"<p>{html.escape(p.strip()).replace(chr(10), '<br>')}</p>" for p in paragraphs)
     if labels:
-        text += "\n\nSources:\n" + "\n".join(f"- {label}" for label in labels)
-        body += ('<p style="color:#6b7280;font-size:13px">Sources:<br>'
-                 + "<br>".join(html.escape(label) for label in labels) + "</p>")
+        text += "\n\nSources:\n" + "\n".join(f"- {label}" + (f": {c.url}" if c.url else "")
+                                               for label, c in zip(labels, cited))
+        links = [f'<a href="{html.escape(c.url)}">{html.escape(label)}</a>' if c.url else html.escape(label)
+                 for label, c in zip(labels, cited)]
+        body += '<p style="color:#6b7280;font-size:13px">Sources:<br>' + "<br>".join(links) + "</p>"
     return text, f'<html><body style="font-family:sans-serif;font-size:14px;line-height:1.5">{body}</body></html>'
 
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ...infra.models import Message
 
 
-def sources_of(message: Message) -> list[tuple[str, Optional[int]]]:
-    """Distinct (title, page) of an AI answer's sources; none for staff messages or fallback replies."""
+class Cited(NamedTuple):
+    title: str
+    page: Optional[int]
+    url: Optional[str]  # the web page, for knowledge imported from a website
+
+
+def sources_of(message: Message) -> list[Cited]:
+    """Distinct (title, page, url) of an AI answer's sources; none for staff messages or fallback replies."""
     if message.role != "assistant" or not message.answered:
         return []
-    found: list[tuple[str, Optional[int]]] = []
+    found: list[Cited] = []
     for source in message.sources or []:
-        item = ((source.get("title") or "").strip() or "document", source.get("page") or None)
+        url = source.get("url") if str(source.get("url") or "").startswith(("https://", "http://")) else None
+        item = Cited((source.get("title") or "").strip() or "document", source.get("page") or None, url)
         if item not in found:
             found.append(item)
     return found

@@ -63,7 +63,8 @@ def split_message(text: str, limit: int = MAX_LENGTH) -> list[str]:
 
 def reply_text(message: Message) -> str:
     """The text sent: the reply, plus one compact line naming its sources (AI answers only)."""
-    labels = [f"{title} p.{page}" if page else title for title, page in sources_of(message)]
+    labels = [(f"{c.title} p.{c.page}" if c.page else c.title) + (f" ({c.url})" if c.url else "")
+              for c in sources_of(message)]
     text = message.content.strip()
     if labels:
         text += f"\n\n{'Source' if len(labels) == 1 else 'Sources'}: {'; '.join(labels)}"

@@ -33,6 +33,25 @@ class Search:
     weight: float
 
 
+GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening)|greetings)\b[^\n]{0,40}$", re.I)
+SIGN_OFF = re.compile(r"^\s*(?:thanks?(?:\s+you)?(?:\s+(?:so\s+much|in\s+advance))?|many\s+thanks|cheers|regards|"
+                      r"best(?:\s+regards|\s+wishes)?|kind\s+regards|sincerely|br)\b[\s,.!]*$", re.I)
+
+
+def core_question(text: str) -> str:
+    """The message without its greeting and sign-off ("Hi,", "Thanks, Maria"): they are not the question,
+    and their words (a name, "thanks") only blur the search and the answerability decision."""
+    lines = [line for line in text.splitlines()]
+    while lines and (not lines[0].strip() or GREETING.match(lines[0])):
+        lines.pop(0)
+    for index in range(len(lines) - 1, -1, -1):
+        if SIGN_OFF.match(lines[index]) and len(lines) - index <= 3:  # the sign-off and a name or two
+            lines = lines[:index]
+            break
+    core = "\n".join(lines).strip()
+    return core or text.strip()
+
+
 def is_self_contained(question: str) -> bool:
     words = [w.lower() for w in WORD.findall(question)]
     content = [w for w in words if w not in STOP and w not in PRONOUNS]

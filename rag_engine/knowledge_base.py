@@ -17,7 +17,7 @@ from .answering import (
 from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
-from .followups import Search, plan_searches
+from .followups import Search, core_question, plan_searches
 from .gate import LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, value_found
 from .errors import DocumentNotFoundError, RagEngineError
 from .chunking import build_nodes
@@ -205,6 +205,7 @@ class KnowledgeBase:
         question = clean_query(question or "")
         if not question.strip():
             raise RagEngineError("The question is empty.")
+        question = core_question(question)
         turns = normalize_history(history)
         if turns and self.synthesizer is not None:
             standalone = self.synthesizer.condense(turns, question)

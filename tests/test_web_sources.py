@@ -79,8 +79,9 @@ def test_a_crawl_is_imported_by_the_crawl_worker_and_answers_link_its_pages(loca
 
     answer = client.post("/api/chat/message/", headers=headers,
                          json={"message": "How much does return shipping from Europe cost?"}).get_json()
-    assert answer["answered"] and answer["sources"][0]["url"] == site.url("/help/returns")
-    assert answer["sources"][0]["title"] == "Returns policy | Acme Help"
+    assert answer["answered"] and "9 euros" in answer["response"]
+    cited = {source["url"]: source["title"] for source in answer["sources"]}
+    assert cited[site.url("/help/returns")] == "Returns policy | Acme Help"
     documents = client.get("/api/knowledge/documents/", headers=headers).get_json()
     assert documents["total"] == 0  # pages are the source's, not uploads
 

@@ -7,8 +7,10 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from .domain_errors import ChannelTaken
 from .infra.extensions import db
 from .infra.models import ApiKey, Company, Document, User
+from .services import channel_addresses
 from .services.companies import create_company
 
 companies = AppGroup("companies", help="Create and configure companies (tenants).")
@@ -33,6 +35,9 @@ def companies_create(name: str) -> None:
     db.session.commit()
     click.echo(f"Created company {company.name!r} (slug: {company.slug}, id: {company.id})")
     click.echo(f"Widget key (public): {company.widget_key}")
+    address = channel_addresses.platform_address(company)
+    if address:
+        click.echo(f"Inbound email address: {address}")
     click.echo("API key (shown once, store it now):")
     click.echo(key)
 
@@ -48,10 +53,11 @@ def companies_list() -> None:
 @click.option("--name")
 @click.option("--personality")
 @click.option("--fallback-message")
-@click.option("--whatsapp-number", help="e.g. whatsapp:+14155238886")
+@click.option("--whatsapp-number", help="e.g. whatsapp:+14155238886 ('' for none: the platform default)")
 @click.option("--twilio-account-sid")
 @click.option("--twilio-auth-token")
-@click.option("--inbound-email", help="the address customers write to, e.g. support@acme.example")
+@click.option("--inbound-email", help="a custom address customers write to, e.g. support@acme.example, taken as "
+                                     "proven (staff must prove one set in settings)")
 @click.option("--postmark-token", "postmark_server_token")
 @click.option("--postmark-from", "postmark_from_email", help="the sender address of replies")
 @click.option("--allowed-origin", "allowed_origins", multiple=True, help="origin allowed to use the widget/chat API")
@@ -61,13 +67,17 @@ def companies_set(slug: str, **values) -> None:
     origins = values.pop("allowed_origins")
     if origins:
         company.allowed_origins = [o.rstrip("/") for o in origins]
-    if values.get("whatsapp_number") and not values["whatsapp_number"].startswith("whatsapp:"):
-        values["whatsapp_number"] = "whatsapp:" + values["whatsapp_number"]
-    if values.get("inbound_email"):
-        values["inbound_email"] = values["inbound_email"].strip().lower()
     changed = [k for k, v in values.items() if v is not None]
-    for key in changed:
-        setattr(company, key, values[key])
+    try:  # a number or address another company (or the platform) uses is refused here too
+        if values["whatsapp_number"] is not None:
+            channel_addresses.set_whatsapp_number(company, values.pop("whatsapp_number"))
+        if values["inbound_email"] is not None:  # the operator's word is the proof
+            channel_addresses.set_inbound_address(company, values.pop("inbound_email"))
+    except ChannelTaken as err:
+        raise click.ClickException(err.message) from None
+    for key, value in values.items():
+        if value is not None:
+            setattr(company, key, value)
     db.session.commit()
     click.echo(f"Updated {company.slug}: {', '.join(changed + (['allowed_origins'] if origins else [])) or 'nothing'}")
 

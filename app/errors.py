@@ -13,7 +13,9 @@ from flask import Flask, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from .domain_errors import AssistantUnavailable, DomainError, InvalidPayload, NotFound, UploadRejected
+from .domain_errors import (
+    AssistantUnavailable, ChannelTaken, DomainError, InvalidPayload, NotFound, UploadRejected,
+)
 from .infra.extensions import db
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
          429: "rate_limited", 500: "internal_error", 503: "unavailable"}
-DOMAIN_STATUS = {NotFound: 404, UploadRejected: 422, AssistantUnavailable: 503, InvalidPayload: 400}
+DOMAIN_STATUS = {NotFound: 404, UploadRejected: 422, AssistantUnavailable: 503, InvalidPayload: 400, ChannelTaken: 409}
 
 
 class ApiError(Exception):

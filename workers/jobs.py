@@ -132,6 +132,22 @@ def answer_message(message_id: str) -> str:
         return "answered"
 
 
+def send_address_verification(company_id: str) -> str:
+    """Mail a company's pending custom inbound address the code that proves it receives that mail."""
+    from app.channels.outbound.email import send_address_verification as send
+
+    with app_context():
+        company = db.session.get(Company, company_id)
+        if company is None:
+            return "gone"
+        try:
+            sent_to = send(company)
+        except DeliveryRefused as err:
+            log.warning("%s inbound address verification for %s not sent: %s", _job_tag(), company.slug, err)
+            return "refused"
+        return "sent" if sent_to else "nothing pending"
+
+
 def deliver_message(message_id: str) -> str:
     """Send an assistant or staff reply through its conversation's channel."""
     with app_context():

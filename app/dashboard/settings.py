@@ -14,8 +14,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain_errors import ChannelTaken
 from ..infra.extensions import db
 from ..infra.models import ApiKey, Company, now
+from ..services import channel_addresses
 from .blueprint import bp, current_company, owned, owner_required
 from .forms import AssistantForm, ChannelsForm, WidgetForm, problems
 
@@ -44,6 +46,7 @@ def render_settings(company: Company, errors: Optional[dict] = None, new_key: Op
     return render_template("dashboard/settings.html", company=company, keys=keys, errors=errors or {},
                            new_key=new_key, snippet=widget_snippet(company), form=form or {},
                            webhooks={"whatsapp": webhook_url("whatsapp"), "email": webhook_url("email")},
+                           platform_address=channel_addresses.platform_address(company),
                            active_page="settings"), status
 
 
@@ -95,8 +98,12 @@ def settings_channels():
         form = ChannelsForm.model_validate(request.form.to_dict())
     except ValidationError as err:
         return render_settings(company, {"channels": problems(err)}, status=422, form=request.form)
-    company.whatsapp_number = f"whatsapp:{form.whatsapp_number}" if form.whatsapp_number else None
-    company.inbound_email = form.inbound_email or None
+    try:
+        channel_addresses.set_whatsapp_number(company, form.whatsapp_number or None)
+        inbound = channel_addresses.claim_inbound_address(company, form.inbound_email or None)
+    except ChannelTaken as err:
+        db.session.rollback()
+        return render_settings(current_company(), {"channels": [err.message]}, status=409, form=request.form)
     company.postmark_from_email = form.postmark_from_email or None
     company.twilio_account_sid = form.twilio_account_sid or None
     # Write-only secrets: a blank field keeps the stored value; "clear" removes it.
@@ -114,6 +121,9 @@ def settings_channels():
             "That WhatsApp number or inbound address is already used by another company."]}, status=409,
             form=request.form)
     flash("Channel settings saved.", "success")
+    if inbound == "pending":
+        flash(f"We mailed a confirmation code to {company.inbound_email_pending}. Forward that address's mail to "
+              f"your platform address: it is confirmed as soon as the code arrives there.", "info")
     return redirect(url_for("dashboard.settings") + "#channels")
 
 

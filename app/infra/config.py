@@ -64,6 +64,7 @@ class AppSettings(BaseSettings):
     postmark_api_base_url: Text = None
     postmark_webhook_user: Text = None
     postmark_webhook_password: Text = None
+    postmark_inbound_address: Text = None  # the Postmark server's inbound address, e.g. 3f1c9a@inbound.postmarkapp.com
     session_cookie_secure: Flag = False
     log_level: Annotated[str, Problem("must be a logging level")] = "INFO"
 
@@ -138,6 +139,7 @@ def load_config(environ: Optional[Mapping[str, str]] = None) -> dict:
         "POSTMARK_API_BASE_URL": s.postmark_api_base_url,
         "POSTMARK_WEBHOOK_USER": s.postmark_webhook_user,
         "POSTMARK_WEBHOOK_PASSWORD": s.postmark_webhook_password,
+        "POSTMARK_INBOUND_ADDRESS": s.postmark_inbound_address,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": s.session_cookie_secure,

@@ -45,7 +45,13 @@ class Company(db.Model):
     fallback_message: Mapped[str] = mapped_column(Text, default="")
     # Channel routing: inbound messages are routed by these, never to "the first company".
     whatsapp_number: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
-    inbound_email: Mapped[Optional[str]] = mapped_column(String(254), unique=True)
+    inbound_email: Mapped[Optional[str]] = mapped_column(String(254), unique=True)  # a proven custom address
+    # Every company's own platform address is <local>+<inbound_hash>@<domain> of POSTMARK_INBOUND_ADDRESS:
+    # random, so nobody can guess another company's. A custom address waits in inbound_email_pending
+    # until mail forwarded from it arrives at that platform address carrying inbound_email_code.
+    inbound_hash: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: secrets.token_hex(8))
+    inbound_email_pending: Mapped[Optional[str]] = mapped_column(String(254))
+    inbound_email_code: Mapped[Optional[str]] = mapped_column(String(64))
     twilio_account_sid: Mapped[Optional[str]] = mapped_column(String(64))
     twilio_auth_token: Mapped[Optional[str]] = mapped_column(String(128))
     postmark_server_token: Mapped[Optional[str]] = mapped_column(String(128))

@@ -95,6 +95,12 @@ def enqueue_delivery(message_id: str) -> Optional[Job]:
     return enqueue_once(OUTBOUND, "workers.jobs.deliver_message", f"deliver-{message_id}", message_id)
 
 
+def enqueue_address_verification(company_id: str) -> Optional[Job]:
+    """Mail the code that proves a company receives its pending custom inbound address."""
+    return enqueue_once(OUTBOUND, "workers.jobs.send_address_verification", f"verify-address-{company_id}",
+                        company_id)
+
+
 # ----------------------------------------------------------------------------- after the commit
 _PENDING = "enqueue_on_commit"
 

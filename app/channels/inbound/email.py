@@ -7,10 +7,12 @@
   ``InboundEmail``. Only the new text is answered: StrippedTextReply, else the text (or HTML) body
   without quoted history and signature (``email_text.py``), else the subject.
 * Routing: the first receiving address (OriginalRecipient, then To, Cc, Bcc) equal to a company's
-  ``inbound_email`` (case-insensitive), else the same address without its ``+hash`` part, else a
-  ``MailboxHash`` equal to a company's slug (``inbound+acme@…`` with a shared inbound address).
-  There is no process-wide inbound address: an unknown address is logged and not answered. Mail
-  that must not be answered is filtered out first (``email_filters.py``).
+  proven custom ``inbound_email`` (case-insensitive), else the same address without its ``+hash``
+  part, else a ``MailboxHash`` equal to a company's random ``inbound_hash`` (its platform address
+  ``inbound+<hash>@…`` on the shared POSTMARK_INBOUND_ADDRESS). A custom address still waiting
+  for its proof routes nothing; mail reaching a company's platform address with the code of its
+  pending address proves it (``services/channel_addresses.py``). An unknown address is logged and
+  not answered. Mail that must not be answered is filtered out first (``email_filters.py``).
 * Threading: a reply continues the conversation whose thread key (the thread's root Message-ID) or
   one of whose messages' ids (our replies are stored with Postmark's MessageID, which is the local
   part of their Message-ID header) appears in In-Reply-To/References, for the same sender only
@@ -33,13 +35,14 @@ from sqlalchemy import func, or_, select
 from ...domain_errors import ForeignMessageId, InvalidPayload
 from ...infra.extensions import db
 from ...infra.models import Company, Conversation, Message
-from ...services import intake
+from ...services import channel_addresses, intake
 from ..email_headers import MAX_REFERENCES, clean_subject, message_ids
 from .email_text import html_to_text, new_text
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"
 MAX_TEXT = 10_000  # characters of a customer's email kept as the question
+MAX_FULL_TEXT = 200_000  # characters of each body searched for an address confirmation code
 NO_TEXT_REPLY = ("Thanks for your email! It didn't contain any text we could read (we can't open attachments). "
                  "Could you reply with your question written in the email?")
 
@@ -74,6 +77,7 @@ class InboundEmail:
     references: list[str]
     headers: dict[str, list[str]] = field(default_factory=dict)  # lowercased name -> values
     attachments: list[dict] = field(default_factory=list)
+    full_text: str = ""  # subject and whole bodies, quotes included (a forwarded confirmation code is there)
 
     def header(self, name: str) -> Optional[str]:
         values = self.headers.get(name.lower())
@@ -114,7 +118,9 @@ def parse(payload) -> InboundEmail:
         recipients=_recipients(payload), mailbox_hash=(payload.get("MailboxHash") or "").strip(),
         subject=(payload.get("Subject") or "").strip(), text=text[:MAX_TEXT], message_id=ids[0] if ids else None,
         in_reply_to=message_ids(headers.get("in-reply-to", [None])[0]),
-        references=message_ids(" ".join(headers.get("references", []))), headers=headers, attachments=attachments)
+        references=message_ids(" ".join(headers.get("references", []))), headers=headers, attachments=attachments,
+        full_text="\n".join(str(payload.get(key) or "")[:MAX_FULL_TEXT]
+                             for key in ("Subject", "TextBody", "HtmlBody")).lower())
 
 
 def _recipients(payload: dict) -> list[str]:
@@ -139,12 +145,19 @@ def company_for(email: InboundEmail) -> tuple[Optional[Company], Optional[str]]:
         for address in candidates:
             if address in companies:
                 return companies[address], address
-    if email.mailbox_hash:
-        company = db.session.scalars(select(Company).where(
-            func.lower(Company.slug) == email.mailbox_hash.lower())).first()
-        if company is not None:
-            return company, email.recipients[0] if email.recipients else company.inbound_email
+    company = channel_addresses.company_for_hash(email.mailbox_hash)
+    if company is not None:
+        address = channel_addresses.platform_address(company) or (email.recipients[0] if email.recipients else None)
+        return company, company.inbound_email or address
     return None, None
+
+
+def confirms_address(company: Company, email: InboundEmail) -> bool:
+    """Mail at the company's platform address carrying its pending address' code: that address is now
+    the company's (the caller commits). Such mail is not a customer's question."""
+    if (email.mailbox_hash or "").strip().lower() != company.inbound_hash:
+        return False
+    return channel_addresses.confirm_inbound_address(company, email.full_text)
 
 
 def find_thread(company: Company, email: InboundEmail) -> Optional[Conversation]:

@@ -3,7 +3,10 @@
 Routing (which company a message belongs to)
 --------------------------------------------
 * A message is routed by its ``To`` number to the company whose ``whatsapp_number`` is that number
-  (a number stored without the ``whatsapp:`` prefix matches too).
+  (a number stored without the ``whatsapp:`` prefix matches too), and its signature is checked
+  with that company's own auth token only (app/services/channel_addresses.py: who owns a number).
+* The platform's default number is never a company's own: settings refuse it, and a company row
+  that names it anyway is not used for it.
 * The process-wide defaults from .env (TWILIO_WHATSAPP_NUMBER, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
   serve a single company: a message to TWILIO_WHATSAPP_NUMBER that no company claims by its own
   ``whatsapp_number`` goes to the one company whose ``whatsapp_number`` is empty — only when exactly
@@ -25,13 +28,12 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from flask import current_app
 from sqlalchemy import Text, cast, or_, select
 
 from ...domain_errors import ForeignMessageId, InvalidPayload
 from ...infra.extensions import db
 from ...infra.models import Company, Message
-from ...services import intake
+from ...services import channel_addresses, intake
 from ..twilio_account import PERMANENT_CODES, credentials, normalize_number
 
 log = logging.getLogger(__name__)
@@ -43,14 +45,10 @@ NO_TEXT_REPLY = ("Thanks for your message! I can only read text, so I couldn't l
 def company_for_number(to: Optional[str]) -> Optional[Company]:
     """The company that owns the number a message was sent to (see the module docstring)."""
     number = normalize_number(to)
-    if number is None:
+    if number is None or len(number) > 40:
         return None
-    bare = number[len("whatsapp:"):]
-    company = db.session.scalars(select(Company).where(Company.whatsapp_number.in_((number, bare)))).first()
-    if company is not None:
-        return company
-    if number != normalize_number(current_app.config.get("TWILIO_WHATSAPP_NUMBER")):
-        return None
+    if number != channel_addresses.platform_number():
+        return channel_addresses.number_owner(number)
     candidates = db.session.scalars(select(Company).where(
         or_(Company.whatsapp_number.is_(None), Company.whatsapp_number == "")).limit(2)).all()
     if len(candidates) == 1:
@@ -68,8 +66,8 @@ def signature_valid(company: Company, url: str, params, signature: Optional[str]
 
     _, token = credentials(company)
     if not token:
-        log.error("company %s has no Twilio auth token (nor TWILIO_AUTH_TOKEN): can't verify a webhook",
-                  company.slug)
+        log.error("company %s has no Twilio auth token for its number (the platform's TWILIO_AUTH_TOKEN only "
+                  "serves companies without a number): can't verify a webhook", company.slug)
         return False
     if not signature:
         return False

@@ -64,6 +64,7 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     from .api.openapi import spec
     from .cli import register_cli
     from .errors import register_error_handlers
+    from .guards import register_guards
     from .infra import models  # noqa: F401  (the tables, known to migrations)
 
     app.register_blueprint(api_bp)
@@ -73,5 +74,6 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
         csrf.exempt(exempt)
     spec.register(app)
     register_error_handlers(app)
+    register_guards(app)
     register_cli(app)
     return app

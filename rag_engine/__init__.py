@@ -8,7 +8,7 @@
 
 from .errors import (
     ConfigurationError, DocumentNotFoundError, EmbeddingMismatchError, IngestError, InvalidTenantError,
-    ProviderError, RagEngineError,
+    ProviderError, QueryTooLongError, RagEngineError,
 )
 from .knowledge_base import KnowledgeBase
 from .settings import DEFAULT_FALLBACK, Settings
@@ -18,5 +18,5 @@ from .types import Answer, DocumentInfo, Hit, IngestResult, Source
 __all__ = [
     "KnowledgeBase", "Settings", "DEFAULT_FALLBACK", "Answer", "DocumentInfo", "Hit", "IngestResult", "Source",
     "RagEngineError", "IngestError", "InvalidTenantError", "DocumentNotFoundError", "EmbeddingMismatchError",
-    "ConfigurationError", "ProviderError", "TENANT_ID_PATTERN", "validate_tenant",
+    "ConfigurationError", "ProviderError", "QueryTooLongError", "TENANT_ID_PATTERN", "validate_tenant",
 ]

@@ -93,6 +93,11 @@ class Settings:
     chunk_size: int = 200
     chunk_overlap: int = 40
 
+    # Bounds per document (rag_engine/readers/limits.py): more fails the ingestion with a reason, once.
+    max_document_chars: int = 5_000_000
+    max_document_chunks: int = 10_000
+    max_query_chars: int = 10_000  # a longer question or search is refused (QueryTooLongError)
+
     # Retrieval.
     top_k: int = 5
     # Hybrid fusion: each leg's scores min-max normalised over its candidates, then weighted and
@@ -138,6 +143,9 @@ class Settings:
             llm_timeout=_float(env, "LLM_TIMEOUT", 60.0, 1.0, 600.0),
             chunk_size=chunk_size,
             chunk_overlap=_int(env, "CHUNK_OVERLAP", min(40, chunk_size // 4), 0, chunk_size - 1),
+            max_document_chars=_int(env, "MAX_DOCUMENT_CHARS", 5_000_000, 1000, 10**10),
+            max_document_chunks=_int(env, "MAX_DOCUMENT_CHUNKS", 10_000, 1, 10**8),
+            max_query_chars=_int(env, "MAX_QUERY_CHARS", 10_000, 100, 10**7),
             top_k=_int(env, "TOP_K", 5, 1, 100),
             candidates=_int(env, "RETRIEVAL_CANDIDATES", 60, 1, 1000),
             fusion=_choice(env, "HYBRID_FUSION", "score", ("score", "rrf")),

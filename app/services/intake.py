@@ -50,8 +50,10 @@ def get_or_create_conversation(company: Company, channel: str, customer_id: str,
 def start_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
                        thread_key: str = None, subject: str = None) -> Conversation:
     """A new conversation even if the customer has others (email: one conversation per thread)."""
-    conversation = Conversation(company_id=company.id, channel=channel, customer_id=customer_id,
-                                customer_name=customer_name, external_thread_key=thread_key, subject=subject)
+    conversation = Conversation(company_id=company.id, channel=channel, customer_id=clean_text(customer_id)[:254],
+                                customer_name=clean_text(customer_name)[:200] or None,
+                                external_thread_key=clean_text(thread_key)[:512] or None,
+                                subject=clean_text(subject)[:500] or None)
     db.session.add(conversation)
     db.session.flush()
     return conversation

@@ -20,7 +20,7 @@ from ..domain_errors import AssistantUnavailable, NotFound
 from ..infra.extensions import db
 from ..infra.kb import get_kb
 from ..infra.models import Company, Conversation, Message, now
-from ..infra.text import clean_text
+from ..infra.text import MAX_QUESTION_CHARS, clean_text
 
 log = logging.getLogger(__name__)
 HISTORY_MESSAGES = 12
@@ -76,7 +76,8 @@ def answer(message: Message) -> Optional[Message]:
         return reply
     company = db.session.get(Company, message.company_id)
     try:
-        result = get_kb().answer(company.tenant_id, message.content, history=history_before(message),
+        result = get_kb().answer(company.tenant_id, message.content[:MAX_QUESTION_CHARS],
+                                 history=history_before(message),
                                  **_answer_kwargs(company))
     except ProviderError:
         log.warning("LLM provider failed answering message %s", message.id)
@@ -90,7 +91,8 @@ def stream(message: Message) -> Iterator[tuple[str, object]]:
     if reply is None and ai_may_answer(message):
         company = db.session.get(Company, message.company_id)
         try:
-            streamed = get_kb().stream_answer(company.tenant_id, message.content, history=history_before(message),
+            streamed = get_kb().stream_answer(company.tenant_id, message.content[:MAX_QUESTION_CHARS],
+                                              history=history_before(message),
                                               **_answer_kwargs(company))
             for delta in streamed:
                 yield "delta", delta

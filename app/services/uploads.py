@@ -19,7 +19,7 @@ from ..infra import queues
 from ..infra.extensions import db
 from ..infra.kb import get_kb
 from ..infra.models import Company, Document, new_id
-from ..infra.storage import delete_original, save_original
+from ..infra.storage import delete_original, fit_filename, save_original
 from ..infra.text import clean_text
 
 
@@ -44,7 +44,7 @@ def accept_upload(company: Company, data: bytes, filename: str, title: Optional[
     if existing is not None:
         return existing, False
     document = Document(id=new_id(), company_id=company.id, title=title[:255], source_type=source_type,
-                        filename=filename[:255], size_bytes=len(data), content_hash=content_hash, status="pending",
+                        filename=fit_filename(filename), size_bytes=len(data), content_hash=content_hash, status="pending",
                         storage_path="")
     document.storage_path = save_original(company.id, document.id, filename, data)
     db.session.add(document)

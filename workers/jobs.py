@@ -156,6 +156,11 @@ def deliver_message(message_id: str) -> str:
             return "gone"
         if message.delivery_status in ("sent", "delivered", "skipped"):
             return message.delivery_status  # never send twice
+        if message.role == "assistant" and message.conversation.status == "handed_off":
+            message.delivery_status = "skipped"  # a person took over before it went out: they answer now
+            message.delivery_error = "Not sent: a person took the conversation over before it went out."
+            db.session.commit()
+            return "skipped"
         message.attempts += 1
         db.session.commit()  # counted even if the send fails and is rolled back
         try:

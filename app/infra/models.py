@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -149,7 +149,14 @@ class Document(db.Model):
 
 class Conversation(db.Model):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_lookup", "company_id", "channel", "customer_id"),)
+    __table_args__ = (
+        Index("ix_conversations_lookup", "company_id", "channel", "customer_id"),
+        # One conversation per (company, channel, customer) on the channels that are one ongoing chat (web
+        # session, WhatsApp number), enforced by the database: concurrent first messages insert-or-fetch it
+        # (services/intake.py). Email is one conversation per thread.
+        Index("uq_conversations_one_per_customer", "company_id", "channel", "customer_id", unique=True,
+              postgresql_where=text("channel <> 'email'")),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))  # web | whatsapp | email

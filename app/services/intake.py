@@ -37,11 +37,19 @@ def find_conversation(company: Company, channel: str, customer_id: str) -> Optio
 
 def get_or_create_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
                                thread_key: str = None, subject: str = None) -> Conversation:
-    customer_id, customer_name = clean_text(customer_id), clean_text(customer_name) or None
+    """The customer's one conversation on ``channel`` (web, WhatsApp), created by whichever of several
+    concurrent first messages gets there first: a unique index makes the others fetch it."""
+    customer_id, customer_name = clean_text(customer_id)[:254], clean_text(customer_name)[:200] or None
     conversation = find_conversation(company, channel, customer_id)
     if conversation is None:
-        conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
-                                          thread_key=thread_key, subject=subject)
+        try:
+            with db.session.begin_nested():  # waits for a concurrent insert of the same customer to end
+                conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
+                                                  thread_key=thread_key, subject=subject)
+        except IntegrityError:  # it committed first: use its conversation
+            conversation = find_conversation(company, channel, customer_id)
+            if conversation is None:
+                raise
     elif customer_name and not conversation.customer_name:
         conversation.customer_name = customer_name
     return conversation
@@ -116,7 +124,8 @@ def accept(conversation: Conversation, content: str, channel_message_id: str, me
         return message, True
     if canned_reply is not None:
         reply = replies.save_reply(message, Answer(text=canned_reply, sources=[], answered=False))
-        queues.on_commit(queues.enqueue_delivery, reply.id)
+        if reply is not None:  # None: a person took the conversation over meanwhile
+            queues.on_commit(queues.enqueue_delivery, reply.id)
     else:
         queues.on_commit(queues.enqueue_answer, message.id)
     return message, True

@@ -51,8 +51,18 @@ def _answer_kwargs(company: Company) -> dict:
             "fallback_message": company.fallback_message or None}
 
 
-def save_reply(message: Message, answer: Answer) -> Message:
-    """Store the AI reply to ``message``; if another process already did, keep theirs."""
+def save_reply(message: Message, answer: Answer) -> Optional[Message]:
+    """Store the AI reply to ``message``; if another process already did, keep theirs.
+
+    None when a person has taken the conversation over, even a moment ago: the conversation's row is
+    locked and its status read again here, so a takeover commits either before this check (no AI reply)
+    or after this reply (which then came before the takeover) — never an AI answer after a takeover.
+    """
+    conversation = db.session.scalars(
+        select(Conversation).where(Conversation.id == message.conversation_id)
+        .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
+    if conversation.status == "handed_off":
+        return existing_reply(message)
     reply = Message(conversation_id=message.conversation_id, company_id=message.company_id, channel=message.channel,
                     role="assistant", content=answer.text, sources=[s.to_dict() for s in answer.sources],
                     answered=answer.answered, reply_to_id=message.id,

@@ -29,9 +29,9 @@ def main() -> int:
     app = create_app()
     ensure_schema(app)
     env = dict(os.environ)
-    env["DATABASE_URL"] = app.config["SQLALCHEMY_DATABASE_URI"]
-    socket = app.extensions["redis"].connection_pool.connection_kwargs.get("path")
-    env["REDIS_URL"] = app.config["REDIS_URL"] or f"unix://{socket}"
+    # Unset DATABASE_URL/REDIS_URL: the children join the same embedded servers themselves, each as one
+    # of their registered users (so the servers stop only when the last of them exits).
+    env["RAG_DATA_DIR"] = str(Path(app.config["DATA_DIR"]).resolve())
     env["SECRET_KEY"] = app.config["SECRET_KEY"]
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     with app.app_context():

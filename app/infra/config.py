@@ -145,5 +145,9 @@ def load_config(environ: Optional[Mapping[str, str]] = None) -> dict:
         "SESSION_COOKIE_SECURE": s.session_cookie_secure,
         "REMEMBER_COOKIE_SECURE": s.session_cookie_secure,
         "WTF_CSRF_TIME_LIMIT": None,
+        # Rate limits live in Redis; with Redis down they fail open onto a per-process in-memory count.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         "LOG_LEVEL": s.log_level.upper(),
     }

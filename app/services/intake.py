@@ -117,7 +117,7 @@ def accept(conversation: Conversation, content: str, channel_message_id: str, me
     message, created = record_customer_message(conversation, content, channel_message_id=channel_message_id)
     if not created:
         if replies.existing_reply(message) is None and replies.ai_may_answer(message):
-            queues.enqueue_answer(message.id)
+            queues.enqueue_now(queues.enqueue_answer, message.id)
         return message, False
     message.channel_meta = meta
     if replies.existing_reply(message) is not None or not replies.ai_may_answer(message):

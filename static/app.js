@@ -26,6 +26,11 @@
     });
   });
 
+  // ------------------------------------------------------------------ filters that apply at once
+  $all("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
   // ------------------------------------------------------------------ copy buttons
   $all("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -8,6 +8,7 @@ as unset. The names and defaults are the ones README's configuration table lists
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Mapping, Optional
 
@@ -66,6 +67,9 @@ class AppSettings(BaseSettings):
     postmark_webhook_password: Text = None
     postmark_inbound_address: Text = None  # the Postmark server's inbound address, e.g. 3f1c9a@inbound.postmarkapp.com
     session_cookie_secure: Flag = False
+    remember_days: Annotated[int, Field(ge=1, le=90), Problem("must be a whole number of days from 1 to 90")] = 14
+    # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none, trust no such header).
+    trusted_proxies: Annotated[int, Field(ge=0, le=5), Problem("must be a whole number from 0 to 5")] = 0
     log_level: Annotated[str, Problem("must be a logging level")] = "INFO"
 
     @classmethod
@@ -144,6 +148,10 @@ def load_config(environ: Optional[Mapping[str, str]] = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": s.session_cookie_secure,
         "REMEMBER_COOKIE_SECURE": s.session_cookie_secure,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=s.remember_days),
+        "TRUSTED_PROXIES": s.trusted_proxies,
         "WTF_CSRF_TIME_LIMIT": None,
         # Rate limits live in Redis; with Redis down they fail open onto a per-process in-memory count.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

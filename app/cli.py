@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -18,6 +21,29 @@ users = AppGroup("users", help="Create staff users.")
 queues_cli = AppGroup("queues", help="Queue health and failed jobs.")
 
 
+def needs_schema(command):
+    """Commands that read or write the tables: on the embedded database (no DATABASE_URL) the schema is
+    created or upgraded first; on a configured database, a one-line hint says what to run."""
+    @functools.wraps(command)
+    def wrapped(*args, **kwargs):
+        from flask import current_app
+
+        from .infra.embedded import is_embedded_database
+        from .infra.migrate import ensure_schema, schema_is_current
+
+        app = current_app._get_current_object()
+        if not schema_is_current(app):
+            if not is_embedded_database(app):
+                raise click.ClickException("The database has no (or an older) schema: run "
+                                           "`flask --app app init-db` first.")
+            click.echo("Preparing the embedded database (first run)…", err=True)
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            ensure_schema(app)
+        return command(*args, **kwargs)
+
+    return wrapped
+
+
 def company_by_slug(slug: str) -> Company:
     company = db.session.scalars(select(Company).where(Company.slug == slug)).first()
     if company is None:
@@ -27,6 +53,7 @@ def company_by_slug(slug: str) -> Company:
 
 @companies.command("create")
 @click.argument("name")
+@needs_schema
 def companies_create(name: str) -> None:
     """Create a company; prints its new API key alone on the last line (shown once)."""
     if not name.strip():
@@ -43,6 +70,7 @@ def companies_create(name: str) -> None:
 
 
 @companies.command("list")
+@needs_schema
 def companies_list() -> None:
     for company in db.session.scalars(select(Company).order_by(Company.created_at)):
         click.echo(f"{company.slug}\t{company.name}\t{company.id}")
@@ -61,6 +89,7 @@ def companies_list() -> None:
 @click.option("--postmark-token", "postmark_server_token")
 @click.option("--postmark-from", "postmark_from_email", help="the sender address of replies")
 @click.option("--allowed-origin", "allowed_origins", multiple=True, help="origin allowed to use the widget/chat API")
+@needs_schema
 def companies_set(slug: str, **values) -> None:
     """Set a company's AI and channel settings (credentials are never printed)."""
     company = company_by_slug(slug)
@@ -85,6 +114,7 @@ def companies_set(slug: str, **values) -> None:
 @companies.command("api-key")
 @click.argument("slug")
 @click.option("--name", default="cli")
+@needs_schema
 def companies_api_key(slug: str, name: str) -> None:
     """Issue another API key; prints it alone on the last line."""
     _, key = ApiKey.issue(company_by_slug(slug), name)
@@ -94,6 +124,7 @@ def companies_api_key(slug: str, name: str) -> None:
 
 @companies.command("reindex")
 @click.argument("slug")
+@needs_schema
 def companies_reindex(slug: str) -> None:
     """Queue every document of a company for ingestion again (e.g. after changing the embedding model)."""
     from .services.uploads import request_reindex
@@ -111,6 +142,7 @@ def companies_reindex(slug: str) -> None:
 @click.option("--email", required=True)
 @click.option("--password", required=True)
 @click.option("--role", type=click.Choice(["owner", "agent"]), default="owner", show_default=True)
+@needs_schema
 def users_create(slug: str, email: str, password: str, role: str) -> None:
     """Create a staff user who can log in to the dashboard."""
     if len(password) < 8:

@@ -29,7 +29,7 @@ from .errors import ApiError, invalid_request
 from .infra.extensions import db, limiter
 from .infra.models import Company, Message
 from .schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
-from .services import handover, replies, threads, web_sessions
+from .services import handover, refused_origins, replies, threads, web_sessions
 from .sse import chat_stream
 
 bp = Blueprint("widget", __name__)
@@ -98,6 +98,7 @@ def check_key_and_origin():
                        "invalid_widget_key")
     origin = request.headers.get("Origin")
     if origin and not cors_allowed(company, origin):
+        refused_origins.record(company, origin)  # shown in settings, one click allows it
         raise ApiError(403, "This website is not allowed to use this chat widget. Add its origin to the "
                             "widget's allowed origins in the dashboard settings.", "origin_not_allowed")
     if request.method == "OPTIONS":

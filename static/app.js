@@ -275,6 +275,12 @@
           fb.className = "badge amber plain"; fb.textContent = "Fallback";
           who.appendChild(fb);
         }
+        if ((m.role === "assistant" || m.role === "staff") && m.delivery_status === "failed") {
+          var failed = document.createElement("span");
+          failed.className = "badge red plain delivery-state"; failed.textContent = "Not delivered";
+          failed.title = m.delivery_error || "";
+          who.appendChild(failed);
+        }
         body.appendChild(who);
       }
       var bubble = document.createElement("div");

@@ -114,7 +114,7 @@ def secret_key(settings: AppSettings) -> str:
         settings.rag_data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
-        log.warning("SECRET_KEY is not set: generated one in %s (set SECRET_KEY in production)", path)
+        log.info("SECRET_KEY is not set: generated one in %s (set SECRET_KEY in production)", path)
     return path.read_text().strip()
 
 

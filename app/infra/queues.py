@@ -39,9 +39,9 @@ def connect(url: Optional[str], data_dir: Path) -> redis.Redis:
     """REDIS_URL, or the embedded Redis shared by every process using ``data_dir`` (infra/embedded_redis.py)."""
     if url:
         return redis.Redis.from_url(url, **CONNECTION_OPTIONS)
-    from .embedded_redis import embedded_redis
+    from .embedded import redis_client
 
-    return redis.Redis(unix_socket_path=str(embedded_redis(data_dir).socket), **CONNECTION_OPTIONS)
+    return redis_client(data_dir, **CONNECTION_OPTIONS)  # started at its first connection
 
 
 def limiter_storage_uri(url: Optional[str], conn: redis.Redis) -> str:

@@ -44,8 +44,8 @@ def accept_upload(company: Company, data: bytes, filename: str, title: Optional[
     if existing is not None:
         return existing, False
     document = Document(id=new_id(), company_id=company.id, title=title[:255], source_type=source_type,
-                        filename=fit_filename(filename), size_bytes=len(data), content_hash=content_hash, status="pending",
-                        storage_path="")
+                        filename=fit_filename(filename), size_bytes=len(data), content_hash=content_hash,
+                        status="pending", storage_path="")
     document.storage_path = save_original(company.id, document.id, filename, data)
     db.session.add(document)
     db.session.flush()

@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/python -m app.devserver
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || echo "note: Chromium is not installed, so the two browser tests (tests/test_browser_flow.py) will fail; install it with: apt-get install -y chromium chromium-driver"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

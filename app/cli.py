@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from .domain_errors import ChannelTaken
 from .infra.extensions import db
 from .infra.models import ApiKey, Company, Document, User
+from .services import channel_addresses
 from .services.companies import create_company
 
 companies = AppGroup("companies", help="Create and configure companies (tenants).")
 users = AppGroup("users", help="Create staff users.")
 queues_cli = AppGroup("queues", help="Queue health and failed jobs.")
+
+
+def needs_schema(command):
+    """Commands that read or write the tables: on the embedded database (no DATABASE_URL) the schema is
+    created or upgraded first; on a configured database, a one-line hint says what to run."""
+    @functools.wraps(command)
+    def wrapped(*args, **kwargs):
+        from flask import current_app
+
+        from .infra.embedded import is_embedded_database
+        from .infra.migrate import ensure_schema, schema_is_current
+
+        app = current_app._get_current_object()
+        if not schema_is_current(app):
+            if not is_embedded_database(app):
+                raise click.ClickException("The database has no (or an older) schema: run "
+                                           "`flask --app app init-db` first.")
+            click.echo("Preparing the embedded database (first run)…", err=True)
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            ensure_schema(app)
+        return command(*args, **kwargs)
+
+    return wrapped
 
 
 def company_by_slug(slug: str) -> Company:
@@ -25,6 +53,7 @@ def company_by_slug(slug: str) -> Company:
 
 @companies.command("create")
 @click.argument("name")
+@needs_schema
 def companies_create(name: str) -> None:
     """Create a company; prints its new API key alone on the last line (shown once)."""
     if not name.strip():
@@ -33,11 +62,15 @@ def companies_create(name: str) -> None:
     db.session.commit()
     click.echo(f"Created company {company.name!r} (slug: {company.slug}, id: {company.id})")
     click.echo(f"Widget key (public): {company.widget_key}")
+    address = channel_addresses.platform_address(company)
+    if address:
+        click.echo(f"Inbound email address: {address}")
     click.echo("API key (shown once, store it now):")
     click.echo(key)
 
 
 @companies.command("list")
+@needs_schema
 def companies_list() -> None:
     for company in db.session.scalars(select(Company).order_by(Company.created_at)):
         click.echo(f"{company.slug}\t{company.name}\t{company.id}")
@@ -48,26 +81,32 @@ def companies_list() -> None:
 @click.option("--name")
 @click.option("--personality")
 @click.option("--fallback-message")
-@click.option("--whatsapp-number", help="e.g. whatsapp:+14155238886")
+@click.option("--whatsapp-number", help="e.g. whatsapp:+14155238886 ('' for none: the platform default)")
 @click.option("--twilio-account-sid")
 @click.option("--twilio-auth-token")
-@click.option("--inbound-email", help="the address customers write to, e.g. support@acme.example")
+@click.option("--inbound-email", help="a custom address customers write to, e.g. support@acme.example, taken as "
+                                     "proven (staff must prove one set in settings)")
 @click.option("--postmark-token", "postmark_server_token")
 @click.option("--postmark-from", "postmark_from_email", help="the sender address of replies")
 @click.option("--allowed-origin", "allowed_origins", multiple=True, help="origin allowed to use the widget/chat API")
+@needs_schema
 def companies_set(slug: str, **values) -> None:
     """Set a company's AI and channel settings (credentials are never printed)."""
     company = company_by_slug(slug)
     origins = values.pop("allowed_origins")
     if origins:
         company.allowed_origins = [o.rstrip("/") for o in origins]
-    if values.get("whatsapp_number") and not values["whatsapp_number"].startswith("whatsapp:"):
-        values["whatsapp_number"] = "whatsapp:" + values["whatsapp_number"]
-    if values.get("inbound_email"):
-        values["inbound_email"] = values["inbound_email"].strip().lower()
     changed = [k for k, v in values.items() if v is not None]
-    for key in changed:
-        setattr(company, key, values[key])
+    try:  # a number or address another company (or the platform) uses is refused here too
+        if values["whatsapp_number"] is not None:
+            channel_addresses.set_whatsapp_number(company, values.pop("whatsapp_number"))
+        if values["inbound_email"] is not None:  # the operator's word is the proof
+            channel_addresses.set_inbound_address(company, values.pop("inbound_email"))
+    except ChannelTaken as err:
+        raise click.ClickException(err.message) from None
+    for key, value in values.items():
+        if value is not None:
+            setattr(company, key, value)
     db.session.commit()
     click.echo(f"Updated {company.slug}: {', '.join(changed + (['allowed_origins'] if origins else [])) or 'nothing'}")
 
@@ -75,6 +114,7 @@ def companies_set(slug: str, **values) -> None:
 @companies.command("api-key")
 @click.argument("slug")
 @click.option("--name", default="cli")
+@needs_schema
 def companies_api_key(slug: str, name: str) -> None:
     """Issue another API key; prints it alone on the last line."""
     _, key = ApiKey.issue(company_by_slug(slug), name)
@@ -84,6 +124,7 @@ def companies_api_key(slug: str, name: str) -> None:
 
 @companies.command("reindex")
 @click.argument("slug")
+@needs_schema
 def companies_reindex(slug: str) -> None:
     """Queue every document of a company for ingestion again (e.g. after changing the embedding model)."""
     from .services.uploads import request_reindex
@@ -105,6 +146,7 @@ def companies_reindex(slug: str) -> None:
 @click.option("--email", required=True)
 @click.option("--password", required=True)
 @click.option("--role", type=click.Choice(["owner", "agent"]), default="owner", show_default=True)
+@needs_schema
 def users_create(slug: str, email: str, password: str, role: str) -> None:
     """Create a staff user who can log in to the dashboard."""
     if len(password) < 8:

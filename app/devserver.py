@@ -2,8 +2,8 @@
 
 Starts (or joins) the embedded PostgreSQL + pgvector and Redis unless DATABASE_URL / REDIS_URL
 are set, migrates the schema, creates a demo company with sample documents on the first run,
-then runs the web server, one worker and one website-sync worker (the crawl queue) as child
-processes until Ctrl-C.
+then runs the web server (HOST, default 127.0.0.1; PORT, default 5000), one worker and one
+website-sync worker (the crawl queue) as child processes until Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def main() -> int:
     app = create_app()
     ensure_schema(app)
     env = dict(os.environ)
-    env["DATABASE_URL"] = app.config["SQLALCHEMY_DATABASE_URI"]
-    socket = app.extensions["redis"].connection_pool.connection_kwargs.get("path")
-    env["REDIS_URL"] = app.config["REDIS_URL"] or f"unix://{socket}"
+    # Unset DATABASE_URL/REDIS_URL: the children join the same embedded servers themselves, each as one
+    # of their registered users (so the servers stop only when the last of them exits).
+    env["RAG_DATA_DIR"] = str(Path(app.config["DATA_DIR"]).resolve())
     env["SECRET_KEY"] = app.config["SECRET_KEY"]
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     with app.app_context():
@@ -80,7 +80,12 @@ def demo_company(app, base_url: str) -> str:
 
     path = Path(app.config["DATA_DIR"]) / "demo-credentials.txt"
     if db.session.scalars(select(Company)).first() is not None:
-        return path.read_text() if path.exists() else "  (existing data: create keys with `flask --app app companies api-key <slug>`)"
+        slugs = db.session.scalars(select(Company.slug).order_by(Company.created_at))
+        slugs_line = "  Companies (slugs): " + ", ".join(slugs)
+        if path.exists():
+            text = path.read_text()
+            return text if "slug" in text else f"{slugs_line}\n{text}"
+        return f"{slugs_line}\n  New API key: `flask --app app companies api-key <slug>`"
     company, key = create_company("Acme Outdoor")
     company.personality = "Friendly, concise and practical."
     company.allowed_origins = [base_url]
@@ -92,7 +97,8 @@ def demo_company(app, base_url: str) -> str:
     for sample in sorted(SAMPLES.iterdir()):
         accept_upload(company, sample.read_bytes(), sample.name)
     db.session.commit()  # the ingestion jobs are queued now
-    text = (f"  Staff login:  {base_url}/login  owner@acme.example / {password}\n"
+    text = (f"  Company:      {company.name} (slug {company.slug}, for `flask --app app companies … {company.slug}`)\n"
+            f"  Staff login:  {base_url}/login  owner@acme.example / {password}\n"
             f"  API key:      {key}\n"
             f"  Widget key:   {company.widget_key}\n"
             f"  Try:          curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' "

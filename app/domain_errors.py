@@ -63,3 +63,9 @@ class DeliveryRefused(DomainError):
     """The provider refused a message for good (e.g. outside WhatsApp's 24-hour window): no retry."""
 
     code = "delivery_refused"
+
+
+class ChannelTaken(DomainError):
+    """A WhatsApp number or email address another company (or the platform itself) already uses."""
+
+    code = "channel_taken"

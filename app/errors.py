@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+import redis
 from flask import Flask, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from .domain_errors import AssistantUnavailable, DomainError, InvalidPayload, NotFound, UploadRejected
+from .domain_errors import (
+    AssistantUnavailable, ChannelTaken, DomainError, InvalidPayload, NotFound, UploadRejected,
+)
 from .infra.extensions import db
 
 log = logging.getLogger(__name__)
@@ -21,7 +24,8 @@ log = logging.getLogger(__name__)
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
          429: "rate_limited", 500: "internal_error", 503: "unavailable"}
-DOMAIN_STATUS = {NotFound: 404, UploadRejected: 422, AssistantUnavailable: 503, InvalidPayload: 400}
+RETRY_AFTER_SECONDS = 30
+DOMAIN_STATUS = {NotFound: 404, UploadRejected: 422, AssistantUnavailable: 503, InvalidPayload: 400, ChannelTaken: 409}
 
 
 class ApiError(Exception):
@@ -98,6 +102,18 @@ def register_error_handlers(app: Flask) -> None:
                 response.headers["Allow"] = ", ".join(err.valid_methods)
             return response
         return error_page(err.code, message)
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def handle_queue_unavailable(err: Exception):
+        """Redis (the queues) is down: what could not be done is worth trying again in a moment."""
+        db.session.rollback()
+        log.error("Redis is unreachable on %s %s: %s", request.method, request.path, err)
+        message = "The service is briefly unavailable. Please try again in a moment."
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if wants_json():
+            return error_response(503, message, "unavailable", headers)
+        return error_page(503, message, headers)
 
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):

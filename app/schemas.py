@@ -143,6 +143,7 @@ def web_page_out(p) -> WebPageOut:
 
 
 SESSION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+MESSAGE_ID = r"^[A-Za-z0-9_-]{1,64}$"  # our ids are UUIDs
 
 
 class ChatIn(BaseModel):
@@ -172,7 +173,7 @@ class ChatOut(BaseModel):
 
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message_id: str = Field(min_length=1, max_length=64)
+    message_id: str = Field(min_length=1, max_length=64, pattern=MESSAGE_ID)
     value: Literal["up", "down"]
 
 
@@ -280,4 +281,6 @@ class WidgetFeedbackIn(FeedbackIn):
 class WidgetMessagesQuery(WidgetSessionIn):
     """``?session_id=…&after=<message id>``: the visitor's conversation, or what came after one message."""
 
-    after: Optional[str] = None
+    after: Optional[str] = Field(default=None, pattern=MESSAGE_ID)
+
+    _blank_after = field_validator("after", mode="before")(_blank_is_none)

@@ -116,6 +116,10 @@ def email_inbound():
         log.warning("email %s to %s, an address no company owns: not answered", inbound.provider_id,
                     ", ".join(inbound.recipients) or "no recipient")
         return jsonify({"status": "unrouted"})
+    if email.confirms_address(company, inbound):
+        db.session.commit()
+        log.info("email %s confirmed %s's custom inbound address", inbound.provider_id, company.slug)
+        return jsonify({"status": "address_confirmed"})
     reason = email_filters.skip_reason(inbound)
     if reason:
         log.info("email %s for %s not answered: %s", inbound.provider_id, company.slug, reason)

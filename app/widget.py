@@ -5,7 +5,8 @@
 The widget key is public (it is in the customer's page source); it only names the company. What
 protects a company is (1) the allowed-origin check — a browser request from an origin that is not
 on the company's allow-list is refused with 403, and an empty allow-list allows no foreign origin
-(the app's own origin, e.g. the dashboard's preview page, is always fine) — and (2) rate limits per
+(the app's own origin, PUBLIC_BASE_URL's — never the request's Host header, which a DNS-rebinding
+page controls — e.g. the dashboard's preview page, is always fine) — and (2) rate limits per
 visitor session and per client address. The widget uses no cookies, so it is exempt from CSRF.
 A visitor's session id is a random token kept in their browser's localStorage; it is the only key
 to their conversation.
@@ -28,7 +29,7 @@ from .errors import ApiError, invalid_request
 from .infra.extensions import db, limiter
 from .infra.models import Company, Message
 from .schemas import WIDGET_SESSION_ID, WidgetFeedbackIn, WidgetMessageIn, WidgetMessagesQuery, WidgetSessionIn
-from .services import handover, replies, threads, web_sessions
+from .services import handover, refused_origins, replies, threads, web_sessions
 from .sse import chat_stream
 
 bp = Blueprint("widget", __name__)
@@ -56,11 +57,18 @@ def _origin_of(url: Optional[str]) -> Optional[str]:
     return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else None
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
 def own_origins() -> set[str]:
-    origins = {_origin_of(request.host_url)}
+    """This app's own origins: PUBLIC_BASE_URL's — never one taken from the request's Host header, which
+    a DNS-rebinding page controls — plus, for local development, a loopback host (localhost, 127.0.0.1)."""
+    origins = set()
     public = _origin_of(current_app.config.get("PUBLIC_BASE_URL"))
     if public:
         origins.add(public)
+    if request.host.rsplit(":", 1)[0].lower() in LOOPBACK_HOSTS or request.host.lower() == "[::1]":
+        origins.add(_origin_of(request.host_url))
     return {o for o in origins if o}
 
 
@@ -90,6 +98,7 @@ def check_key_and_origin():
                        "invalid_widget_key")
     origin = request.headers.get("Origin")
     if origin and not cors_allowed(company, origin):
+        refused_origins.record(company, origin)  # shown in settings, one click allows it
         raise ApiError(403, "This website is not allowed to use this chat widget. Add its origin to the "
                             "widget's allowed origins in the dashboard settings.", "origin_not_allowed")
     if request.method == "OPTIONS":

@@ -11,7 +11,7 @@
 
 from .errors import (
     ConfigurationError, DocumentNotFoundError, EmbeddingMismatchError, IngestError, InvalidTenantError,
-    ProviderError, RagEngineError,
+    ProviderError, QueryTooLongError, RagEngineError,
 )
 from .knowledge_base import KnowledgeBase
 from .readers import detect_type
@@ -22,5 +22,5 @@ from .types import Answer, DocumentInfo, Hit, IngestResult, Source
 __all__ = [
     "KnowledgeBase", "Settings", "DEFAULT_FALLBACK", "Answer", "DocumentInfo", "Hit", "IngestResult", "Source",
     "RagEngineError", "IngestError", "InvalidTenantError", "DocumentNotFoundError", "EmbeddingMismatchError",
-    "ConfigurationError", "ProviderError", "TENANT_ID_PATTERN", "validate_tenant", "detect_type",
+    "ConfigurationError", "ProviderError", "QueryTooLongError", "TENANT_ID_PATTERN", "validate_tenant", "detect_type",
 ]

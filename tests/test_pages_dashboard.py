@@ -307,8 +307,9 @@ def test_secrets_are_write_only(app, staff):
     assert page.count(">set<") == 2 and "+14155238886" in page
     with app.app_context():
         company = db.session.get(Company, owner.company_id)
-        assert company.whatsapp_number == "whatsapp:+14155238886" and company.inbound_email == "support@acme.example"
-        assert company.twilio_auth_token == "tw-secret-token-value"
+        assert company.whatsapp_number == "whatsapp:+14155238886" and company.twilio_auth_token == "tw-secret-token-value"
+        # A custom inbound address waits for its proof (tests/test_tenant_boundaries.py).
+        assert company.inbound_email is None and company.inbound_email_pending == "support@acme.example"
 
     # A blank secret keeps the stored value; "remove it" clears it; errors never echo secrets.
     owner.client.post("/dashboard/settings/channels", data={
@@ -324,9 +325,11 @@ def test_secrets_are_write_only(app, staff):
 
 
 def test_channel_addresses_must_be_unique(app, staff):
-    first, second = staff("First"), staff("Second")
-    first.client.post("/dashboard/settings/channels", data={"inbound_email": "help@shared.example"})
+    staff("First", inbound_email="help@shared.example", whatsapp_number="whatsapp:+14155550100")
+    second = staff("Second")
     response = second.client.post("/dashboard/settings/channels", data={"inbound_email": "help@shared.example"})
+    assert response.status_code == 409 and "already used by another company" in html(response)
+    response = second.client.post("/dashboard/settings/channels", data={"whatsapp_number": "+1 415 555 0100"})
     assert response.status_code == 409 and "already used by another company" in html(response)
 
 

@@ -28,7 +28,8 @@ def worker(burst: bool, fork: bool, name: str | None, queue_names: tuple) -> Non
 
 def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None = None,
                queue_names: tuple = ()) -> bool:
-    from rq import SimpleWorker, Worker
+    """Work the queues until stopped. When Redis goes away the worker waits for it (backing off up to
+    MAX_BACKOFF seconds) and, once it is back, queues again what the outage may have lost."""
     from rq.serializers import JSONSerializer
 
     from app.infra.kb import get_kb
@@ -37,23 +38,79 @@ def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None
 
     from .context import set_app
     from .recovery import recover_interrupted_work
+    from .rq_workers import MAINTENANCE_INTERVAL, ForkingWorker, InProcessWorker
 
     set_app(app)
     with app.app_context():
         ensure_schema(app)
         get_kb()  # load the embedding model once, before the first job
-        recover_interrupted_work()
         conn = connection()
-        worker_class = Worker if fork else SimpleWorker
         names = tuple(queue_names) or QUEUE_NAMES
-        rq_worker = worker_class([get_queue(q, conn) for q in names], connection=conn,
-                                 serializer=JSONSerializer, name=name)
         stop = threading.Event()
         if "crawl" in names and not burst:
             from .sources import run_scheduler
 
             run_scheduler(stop)
+        worker_class = ForkingWorker if fork else InProcessWorker
+
+        def make_worker():
+            return worker_class([get_queue(q, conn) for q in names], connection=conn, serializer=JSONSerializer,
+                                name=name, maintenance_interval=MAINTENANCE_INTERVAL)
+
         try:
-            return rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            return _work_until_stopped(conn, make_worker, burst, recover_interrupted_work)
         finally:
             stop.set()
+
+
+def _work_until_stopped(conn, make_worker, burst: bool, recover) -> bool:
+    import redis
+
+    delay = 1.0
+    while True:
+        rq_worker = None
+        try:
+            recover()
+            rq_worker = make_worker()
+            rq_worker.on_reconnect = recover
+            worked = rq_worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            if burst or rq_worker._stop_requested or _redis_up(conn):
+                return worked
+        except (redis.ConnectionError, redis.TimeoutError) as err:
+            if burst:
+                raise
+            log.warning("Redis is unreachable (%s)", err)
+        if rq_worker is not None and rq_worker._stop_requested:
+            return False
+        delay = _wait_for_redis(conn, delay)
+
+
+MAX_BACKOFF = 30.0  # seconds between attempts to reach Redis again (as workers/rq_workers.py)
+
+
+def _redis_up(conn) -> bool:
+    import redis
+
+    try:
+        return bool(conn.ping())
+    except redis.RedisError:
+        return False
+
+
+def _wait_for_redis(conn, delay: float) -> float:
+    """Sleep and retry with exponential backoff until Redis answers; the next delay to use after an outage."""
+    import signal
+    import sys
+    import time
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stoppable while waiting
+    try:
+        while True:
+            log.warning("waiting %.0f s for Redis before working again", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+            if _redis_up(conn):
+                log.info("Redis is back: recovering interrupted work and working again")
+                return 1.0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -133,6 +133,22 @@ def answer_message(message_id: str) -> str:
         return "answered"
 
 
+def send_address_verification(company_id: str) -> str:
+    """Mail a company's pending custom inbound address the code that proves it receives that mail."""
+    from app.channels.outbound.email import send_address_verification as send
+
+    with app_context():
+        company = db.session.get(Company, company_id)
+        if company is None:
+            return "gone"
+        try:
+            sent_to = send(company)
+        except DeliveryRefused as err:
+            log.warning("%s inbound address verification for %s not sent: %s", _job_tag(), company.slug, err)
+            return "refused"
+        return "sent" if sent_to else "nothing pending"
+
+
 def deliver_message(message_id: str) -> str:
     """Send an assistant or staff reply through its conversation's channel."""
     with app_context():
@@ -141,6 +157,11 @@ def deliver_message(message_id: str) -> str:
             return "gone"
         if message.delivery_status in ("sent", "delivered", "skipped"):
             return message.delivery_status  # never send twice
+        if message.role == "assistant" and message.conversation.status == "handed_off":
+            message.delivery_status = "skipped"  # a person took over before it went out: they answer now
+            message.delivery_error = "Not sent: a person took the conversation over before it went out."
+            db.session.commit()
+            return "skipped"
         message.attempts += 1
         db.session.commit()  # counted even if the send fails and is rolled back
         try:

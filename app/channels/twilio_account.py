@@ -2,19 +2,22 @@
 
 * A number is written ``whatsapp:+14155238886`` ("whatsapp:+1 415 523 8886" and "+14155238886"
   are the same number).
-* A company's credentials are its own pair (``twilio_account_sid`` + ``twilio_auth_token``) when it
-  has an auth token, else the process-wide TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN. Its sender is
-  its ``whatsapp_number``, else TWILIO_WHATSAPP_NUMBER.
+* A company with a number of its own uses its own pair (``twilio_account_sid`` +
+  ``twilio_auth_token``) and nothing else: the platform's token never verifies or sends for a
+  company's own number. A company without a number is served by the platform: TWILIO_WHATSAPP_NUMBER
+  with TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (app/services/channel_addresses.py has the rule).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from flask import current_app
 
 from ..infra.models import Company
+from ..services.channel_addresses import normalize_number
+
+__all__ = ["PERMANENT_CODES", "credentials", "normalize_number", "sender_number"]
 
 # Twilio error codes that never succeed on retry, whatever the HTTP status says.
 PERMANENT_CODES = {
@@ -26,19 +29,10 @@ PERMANENT_CODES = {
 }
 
 
-def normalize_number(number: Optional[str]) -> Optional[str]:
-    """``whatsapp:+14155238886`` for any of "whatsapp:+1 415 523 8886", "+14155238886"."""
-    if not number:
-        return None
-    number = re.sub(r"[\s()\-.]", "", number.strip())
-    if number.lower().startswith("whatsapp:"):
-        number = number[len("whatsapp:"):]
-    return f"whatsapp:{number}" if number else None
-
-
 def credentials(company: Company) -> tuple[Optional[str], Optional[str]]:
-    """(account sid, auth token): the company's own pair, else the process-wide defaults."""
-    if company.twilio_auth_token:
+    """(account sid, auth token): a company with its own number has only its own pair; one without a
+    number is served by the platform's (the process-wide defaults)."""
+    if company.whatsapp_number:
         return company.twilio_account_sid, company.twilio_auth_token
     return current_app.config.get("TWILIO_ACCOUNT_SID"), current_app.config.get("TWILIO_AUTH_TOKEN")
 

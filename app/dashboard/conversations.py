@@ -38,6 +38,13 @@ def last_messages(conversation_ids: Iterable[str]) -> dict:
     return {cid: {"role": role, "content": content} for cid, role, content in rows}
 
 
+def undelivered(company_id: str):
+    """Ids of the company's conversations with a reply (the AI's or staff's) that could not be delivered."""
+    return select(Message.conversation_id).where(
+        Message.company_id == company_id, Message.role.in_(("assistant", "staff")),
+        Message.delivery_status == "failed").distinct()
+
+
 def message_json(message: Message) -> dict:
     return {"id": message.id, "role": message.role, "content": message.content,
             "sources": [{"title": s.get("title"), "page": s.get("page"), **({"url": s["url"]} if s.get("url") else {})}
@@ -53,8 +60,11 @@ def conversation_list():
     channel = request.args.get("channel") if request.args.get("channel") in CHANNELS else None
     status = request.args.get("status") if request.args.get("status") in handover.STATUSES else None
     q = (request.args.get("q") or "").strip()[:200]
+    undelivered_only = request.args.get("delivery") == "failed"
     page = max(1, request.args.get("page", 1, type=int) or 1)
     where = [Conversation.company_id == company.id]
+    if undelivered_only:
+        where.append(Conversation.id.in_(undelivered(company.id)))
     if channel:
         where.append(Conversation.channel == channel)
     if status:
@@ -74,10 +84,12 @@ def conversation_list():
     counts = dict(db.session.execute(select(Conversation.status, func.count())
                                      .where(Conversation.company_id == company.id)
                                      .group_by(Conversation.status)).all())
+    failed_ids = set(db.session.scalars(undelivered(company.id)))
     return render_template("dashboard/conversations.html", company=company, conversations=rows,
                            previews=last_messages(c.id for c in rows), total=total, page=page,
                            pages=max(1, -(-total // PER_PAGE)), channel=channel, status=status, q=q,
-                           counts=counts, active_page="conversations")
+                           counts=counts, undelivered_ids=failed_ids, delivery="failed" if undelivered_only else None,
+                           active_page="conversations")
 
 
 @bp.get("/conversations/<conversation_id>")

@@ -82,7 +82,8 @@ class WidgetForm(Form):
 
 
 class ChannelsForm(Form):
-    whatsapp_number: Annotated[str, BeforeValidator(lambda v: (v or "").strip().removeprefix("whatsapp:").replace(" ", "")),
+    whatsapp_number: Annotated[str, BeforeValidator(lambda v: re.sub(r"[\s()\-.]", "", (v or "") if isinstance(v, str)
+                                                                 else "").removeprefix("whatsapp:")),
                                _rule(_optional(PHONE), "The WhatsApp number must be in international format, "
                                                        "like +14155238886.")] = ""
     inbound_email: Annotated[str, AfterValidator(str.lower),

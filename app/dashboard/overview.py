@@ -54,6 +54,9 @@ def overview_stats(company_id: str) -> dict:
         Conversation.company_id == company_id, Conversation.created_at >= day_start))
     waiting = db.session.scalar(select(func.count()).select_from(Conversation).where(
         Conversation.company_id == company_id, Conversation.status == "handed_off"))
+    undelivered = db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.company_id == company_id, Message.role.in_(("assistant", "staff")),
+        Message.delivery_status == "failed"))
     answered, fallback = answers.get(True, 0), answers.get(False, 0)
     total_answers = answered + fallback
     return {
@@ -62,6 +65,7 @@ def overview_stats(company_id: str) -> dict:
         "conversations_today": conversations_today,
         "new_today": new_today,
         "waiting_for_human": waiting,
+        "undelivered": undelivered,
         "answered": answered,
         "fallback": fallback,
         "answered_pct": round(100 * answered / total_answers) if total_answers else None,

@@ -14,10 +14,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from rag_engine import Settings
+
+from ..domain_errors import ChannelTaken
 from ..infra.extensions import db
 from ..infra.models import ApiKey, Company, now
+from ..services import channel_addresses, refused_origins
 from .blueprint import bp, current_company, owned, owner_required
-from .forms import AssistantForm, ChannelsForm, WidgetForm, problems
+from .forms import AssistantForm, ChannelsForm, WidgetForm, normalize_origin, problems
 
 
 def public_base_url() -> str:
@@ -44,7 +48,26 @@ def render_settings(company: Company, errors: Optional[dict] = None, new_key: Op
     return render_template("dashboard/settings.html", company=company, keys=keys, errors=errors or {},
                            new_key=new_key, snippet=widget_snippet(company), form=form or {},
                            webhooks={"whatsapp": webhook_url("whatsapp"), "email": webhook_url("email")},
-                           active_page="settings"), status
+                           postmark_webhook=postmark_webhook(), refused=refused_origins.recent(company),
+                           platform_address=channel_addresses.platform_address(company),
+                           default_fallback=default_fallback(), active_page="settings"), status
+
+
+def postmark_webhook() -> dict:
+    """Whether the inbound email webhook can accept anything, and the URL to paste into Postmark (with its
+    user; the password is the operator's POSTMARK_WEBHOOK_PASSWORD and is never shown)."""
+    user = current_app.config.get("POSTMARK_WEBHOOK_USER")
+    configured = bool(user and current_app.config.get("POSTMARK_WEBHOOK_PASSWORD"))
+    url = webhook_url("email") or ""
+    scheme, _, rest = url.partition("://")
+    return {"configured": configured,
+            "url": f"{scheme}://{user}:<POSTMARK_WEBHOOK_PASSWORD>@{rest}" if configured else url}
+
+
+def default_fallback() -> str:
+    """The text the assistant falls back to when the company sets none (the engine's setting)."""
+    kb = current_app.extensions.get("knowledge_base")
+    return kb.settings.fallback_message if kb is not None else Settings.from_env().fallback_message
 
 
 @bp.get("/settings")
@@ -87,6 +110,23 @@ def settings_widget():
     return redirect(url_for("dashboard.settings") + "#widget")
 
 
+@bp.post("/settings/widget/allow-origin")
+@owner_required
+def settings_widget_allow_origin():
+    """One click from "recently refused": the origin joins the allow-list."""
+    company = current_company()
+    origin = normalize_origin(_form_text("origin"))
+    if origin is None:
+        flash("That is not a website origin.", "error")
+        return redirect(url_for("dashboard.settings") + "#widget")
+    if origin not in (company.allowed_origins or []):
+        company.allowed_origins = [*(company.allowed_origins or []), origin]
+        db.session.commit()
+    refused_origins.forget(company, origin)
+    flash(f"The chat widget now works on {origin}.", "success")
+    return redirect(url_for("dashboard.settings") + "#widget")
+
+
 @bp.post("/settings/channels")
 @owner_required
 def settings_channels():
@@ -95,8 +135,12 @@ def settings_channels():
         form = ChannelsForm.model_validate(request.form.to_dict())
     except ValidationError as err:
         return render_settings(company, {"channels": problems(err)}, status=422, form=request.form)
-    company.whatsapp_number = f"whatsapp:{form.whatsapp_number}" if form.whatsapp_number else None
-    company.inbound_email = form.inbound_email or None
+    try:
+        channel_addresses.set_whatsapp_number(company, form.whatsapp_number or None)
+        inbound = channel_addresses.claim_inbound_address(company, form.inbound_email or None)
+    except ChannelTaken as err:
+        db.session.rollback()
+        return render_settings(current_company(), {"channels": [err.message]}, status=409, form=request.form)
     company.postmark_from_email = form.postmark_from_email or None
     company.twilio_account_sid = form.twilio_account_sid or None
     # Write-only secrets: a blank field keeps the stored value; "clear" removes it.
@@ -114,6 +158,9 @@ def settings_channels():
             "That WhatsApp number or inbound address is already used by another company."]}, status=409,
             form=request.form)
     flash("Channel settings saved.", "success")
+    if inbound == "pending":
+        flash(f"We mailed a confirmation code to {company.inbound_email_pending}. Forward that address's mail to "
+              f"your platform address: it is confirmed as soon as the code arrives there.", "info")
     return redirect(url_for("dashboard.settings") + "#channels")
 
 

@@ -8,6 +8,7 @@ as unset. The names and defaults are the ones README's configuration table lists
 import logging
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Mapping, Optional
 
@@ -64,7 +65,11 @@ class AppSettings(BaseSettings):
     postmark_api_base_url: Text = None
     postmark_webhook_user: Text = None
     postmark_webhook_password: Text = None
+    postmark_inbound_address: Text = None  # the Postmark server's inbound address, e.g. 3f1c9a@inbound.postmarkapp.com
     session_cookie_secure: Flag = False
+    remember_days: Annotated[int, Field(ge=1, le=90), Problem("must be a whole number of days from 1 to 90")] = 14
+    # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none, trust no such header).
+    trusted_proxies: Annotated[int, Field(ge=0, le=5), Problem("must be a whole number from 0 to 5")] = 0
     log_level: Annotated[str, Problem("must be a logging level")] = "INFO"
 
     @classmethod
@@ -109,7 +114,7 @@ def secret_key(settings: AppSettings) -> str:
         settings.rag_data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
-        log.warning("SECRET_KEY is not set: generated one in %s (set SECRET_KEY in production)", path)
+        log.info("SECRET_KEY is not set: generated one in %s (set SECRET_KEY in production)", path)
     return path.read_text().strip()
 
 
@@ -138,10 +143,19 @@ def load_config(environ: Optional[Mapping[str, str]] = None) -> dict:
         "POSTMARK_API_BASE_URL": s.postmark_api_base_url,
         "POSTMARK_WEBHOOK_USER": s.postmark_webhook_user,
         "POSTMARK_WEBHOOK_PASSWORD": s.postmark_webhook_password,
+        "POSTMARK_INBOUND_ADDRESS": s.postmark_inbound_address,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": s.session_cookie_secure,
         "REMEMBER_COOKIE_SECURE": s.session_cookie_secure,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=s.remember_days),
+        "TRUSTED_PROXIES": s.trusted_proxies,
         "WTF_CSRF_TIME_LIMIT": None,
+        # Rate limits live in Redis; with Redis down they fail open onto a per-process in-memory count.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         "LOG_LEVEL": s.log_level.upper(),
     }

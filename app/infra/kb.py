@@ -8,11 +8,13 @@ from flask import current_app
 
 from rag_engine import KnowledgeBase, Settings
 
+from .embedded import database_url
+
 
 def get_kb() -> KnowledgeBase:
     app = current_app._get_current_object()
     kb = app.extensions.get("knowledge_base")
     if kb is None:
-        settings = Settings.from_env(os.environ).with_overrides(database_url=app.config["SQLALCHEMY_DATABASE_URI"])
+        settings = Settings.from_env(os.environ).with_overrides(database_url=database_url(app))
         kb = app.extensions["knowledge_base"] = KnowledgeBase(settings)
     return kb

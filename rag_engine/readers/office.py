@@ -11,6 +11,7 @@ from typing import List
 
 from ..errors import IngestError
 from .blocks import HEADING, ITEM, TEXT, Block, one_line, table_rows
+from .limits import check_archive
 
 HEADING_STYLE = re.compile(r"^(?:heading\s*(\d)|title)$", re.I)
 
@@ -20,6 +21,7 @@ def read_docx(data: bytes) -> List[Block]:
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    check_archive(data)  # sizes and compression ratios, before anything is inflated
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:

@@ -3,7 +3,10 @@
 Routing (which company a message belongs to)
 --------------------------------------------
 * A message is routed by its ``To`` number to the company whose ``whatsapp_number`` is that number
-  (a number stored without the ``whatsapp:`` prefix matches too).
+  (a number stored without the ``whatsapp:`` prefix matches too), and its signature is checked
+  with that company's own auth token only (app/services/channel_addresses.py: who owns a number).
+* The platform's default number is never a company's own: settings refuse it, and a company row
+  that names it anyway is not used for it.
 * The process-wide defaults from .env (TWILIO_WHATSAPP_NUMBER, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
   serve a single company: a message to TWILIO_WHATSAPP_NUMBER that no company claims by its own
   ``whatsapp_number`` goes to the one company whose ``whatsapp_number`` is empty — only when exactly
@@ -23,19 +26,22 @@ Delivery reports (``record_status``): a message Twilio accepted but could not de
 from __future__ import annotations
 
 import logging
+import re
 from typing import Optional
 
-from flask import current_app
 from sqlalchemy import Text, cast, or_, select
 
 from ...domain_errors import ForeignMessageId, InvalidPayload
 from ...infra.extensions import db
 from ...infra.models import Company, Message
-from ...services import intake
+from ...infra.text import MAX_QUESTION_CHARS
+from ...services import channel_addresses, intake
 from ..twilio_account import PERMANENT_CODES, credentials, normalize_number
 
 log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
+SID = re.compile(r"[A-Za-z0-9]{2,64}")  # Twilio's ids: SM + 32 hex digits
+MAX_ADDRESS = 64  # "whatsapp:+" and at most 15 digits, with room to spare (the column holds 254)
 NO_TEXT_REPLY = ("Thanks for your message! I can only read text, so I couldn't look at what you sent. "
                  "Could you describe your question in a few words?")
 
@@ -43,14 +49,10 @@ NO_TEXT_REPLY = ("Thanks for your message! I can only read text, so I couldn't l
 def company_for_number(to: Optional[str]) -> Optional[Company]:
     """The company that owns the number a message was sent to (see the module docstring)."""
     number = normalize_number(to)
-    if number is None:
+    if number is None or len(number) > 40:
         return None
-    bare = number[len("whatsapp:"):]
-    company = db.session.scalars(select(Company).where(Company.whatsapp_number.in_((number, bare)))).first()
-    if company is not None:
-        return company
-    if number != normalize_number(current_app.config.get("TWILIO_WHATSAPP_NUMBER")):
-        return None
+    if number != channel_addresses.platform_number():
+        return channel_addresses.number_owner(number)
     candidates = db.session.scalars(select(Company).where(
         or_(Company.whatsapp_number.is_(None), Company.whatsapp_number == "")).limit(2)).all()
     if len(candidates) == 1:
@@ -68,8 +70,8 @@ def signature_valid(company: Company, url: str, params, signature: Optional[str]
 
     _, token = credentials(company)
     if not token:
-        log.error("company %s has no Twilio auth token (nor TWILIO_AUTH_TOKEN): can't verify a webhook",
-                  company.slug)
+        log.error("company %s has no Twilio auth token for its number (the platform's TWILIO_AUTH_TOKEN only "
+                  "serves companies without a number): can't verify a webhook", company.slug)
         return False
     if not signature:
         return False
@@ -83,13 +85,17 @@ def receive(company: Company, form) -> str:
     sender = normalize_number(form.get("From"))
     if not sid or not sender:
         raise InvalidPayload("MessageSid and From are required.")
+    if not SID.fullmatch(sid) or len(sender) > MAX_ADDRESS or "\x00" in sender:
+        raise InvalidPayload("MessageSid or From is not a Twilio id or address.")
     body = (form.get("Body") or "").strip()
+    if len(body) > MAX_QUESTION_CHARS:
+        raise InvalidPayload(f"The message is longer than {MAX_QUESTION_CHARS:,} characters.")
     try:
         num_media = max(0, int(form.get("NumMedia") or 0))
     except ValueError:
         num_media = 0
-    media_types = [form.get(f"MediaContentType{i}") or "unknown" for i in range(min(num_media, 10))]
-    meta = {"num_media": num_media, "media_types": media_types, "wa_id": form.get("WaId") or None}
+    media_types = [(form.get(f"MediaContentType{i}") or "unknown")[:100] for i in range(min(num_media, 10))]
+    meta = {"num_media": num_media, "media_types": media_types, "wa_id": (form.get("WaId") or "")[:64] or None}
     content = body or _describe_without_text(form, media_types)
     stored = intake.find_received(CHANNEL, sid)
     if stored is not None and stored.company_id != company.id:
@@ -123,9 +129,12 @@ def record_status(company: Company, form) -> str:
     status = (form.get("MessageStatus") or "").strip().lower()
     if not sid or not status:
         raise InvalidPayload("MessageSid and MessageStatus are required.")
+    if not SID.fullmatch(sid):  # never a pattern: "%" would match any message
+        raise InvalidPayload("MessageSid is not a Twilio id.")
     message = db.session.scalars(select(Message).where(
         Message.company_id == company.id, Message.channel == CHANNEL, Message.role.in_(("assistant", "staff")),
-        or_(Message.channel_message_id == sid, cast(Message.channel_meta, Text).contains(sid)))).first()
+        or_(Message.channel_message_id == sid,
+            cast(Message.channel_meta, Text).contains(f'"{sid}"', autoescape=True)))).first()
     if message is None:
         return "unknown"
     if status in ("failed", "undelivered"):

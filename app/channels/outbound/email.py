@@ -123,6 +123,38 @@ def deliver(message: Message) -> None:
     log.info("email reply %s sent (Postmark MessageID %s)", message.id, message.channel_message_id)
 
 
+def send_address_verification(company: Company) -> Optional[str]:
+    """Mail the pending custom inbound address its one-time code (see services/channel_addresses.py).
+
+    Sent with the platform's Postmark settings (else the company's). Returns the address it was sent
+    to (None: nothing pending). Raises DeliveryRefused when email cannot be sent at all.
+    """
+    from postmarker.exceptions import ClientError
+
+    address, code = company.inbound_email_pending, company.inbound_email_code
+    if not address or not code:
+        return None
+    token = current_app.config.get("POSTMARK_SERVER_TOKEN") or company.postmark_server_token
+    sender = current_app.config.get("POSTMARK_FROM_EMAIL") or company.postmark_from_email
+    if not token or not sender:
+        raise DeliveryRefused("Outgoing email is not configured (a Postmark server token and a sender address), "
+                              "so the inbound address cannot be verified; ask the operator to set it.")
+    text = (f"{company.name} asked to receive the email sent to {address} in its support inbox.\n\n"
+            f"If that is you, forward this email (or all mail to {address}) to your platform address; it is "
+            f"confirmed as soon as this message arrives there. If it is not you, ignore this email.\n\n"
+            f"Confirmation code: {code}\n")
+    try:
+        postmark_client(token).emails.send(From=sender, To=address, TextBody=text,
+                                           Subject=f"Confirm {address} for {company.name} ({code})")
+    except ClientError as err:
+        status = _http_status(err)
+        if 400 <= status < 500 and status not in TRANSIENT_STATUSES:
+            raise DeliveryRefused(f"Postmark refused the verification email (HTTP {status}).") from None
+        raise
+    log.info("inbound address verification for %s sent", company.slug)
+    return address
+
+
 def _http_status(err) -> int:
     response = getattr(err.__cause__, "response", None)
     return int(getattr(response, "status_code", 0) or 0)

@@ -93,7 +93,8 @@ def test_refused_widget_origins_are_shown_with_one_click_allow(app, client, staf
     page = html(owner.client.get("/dashboard/settings"))
     assert "Recently refused websites" in page and "https://shop.acme.example" in page
 
-    response = owner.client.post("/dashboard/settings/widget/allow-origin", data={"origin": "https://shop.acme.example"})
+    response = owner.client.post("/dashboard/settings/widget/allow-origin",
+                                 data={"origin": "https://shop.acme.example"})
     assert response.status_code == 302
     allowed = client.get(f"/widget/{owner.widget_key}/config", headers={"Origin": "https://shop.acme.example"})
     assert allowed.status_code == 200

@@ -211,6 +211,8 @@ class KnowledgeBase:
         question = clean_query(question or "")
         if not question.strip():
             raise RagEngineError("The question is empty.")
+        if len(question) > self.settings.max_query_chars:
+            raise QueryTooLongError(f"The question is longer than {self.settings.max_query_chars:,} characters.")
         question = core_question(question)
         turns = normalize_history(history)
         if turns and self.synthesizer is not None:

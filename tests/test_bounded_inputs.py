@@ -114,6 +114,8 @@ def test_a_search_longer_than_the_limit_is_refused_before_sql(kb):
     kb.ingest("acme", text="Returns are accepted within 30 days.", title="returns")
     with pytest.raises(QueryTooLongError):
         kb.retrieve("acme", "returns " * 20_000)
+    with pytest.raises(QueryTooLongError):  # answering too, before any search or model call
+        kb.answer("acme", "returns " * 20_000)
     assert kb.retrieve("acme", "returns " * 100)
 
 

@@ -28,7 +28,10 @@ from .extensions import db
 log = logging.getLogger(__name__)
 
 INGEST, ANSWER, OUTBOUND, CRAWL = "ingest", "answer", "outbound", "crawl"
-QUEUE_NAMES = (INGEST, ANSWER, OUTBOUND)  # a worker listens in this order of priority
+# A worker takes the next job from the first non-empty queue in this order. Delivery first: a reply
+# that is ready goes out before the next answer is computed, so a burst of questions does not hold
+# every reply back until the whole backlog is answered. Ingestion before answers: they read it.
+QUEUE_NAMES = (OUTBOUND, INGEST, ANSWER)
 # Website syncs run on their own queue, served by their own worker(s) (`flask --app app worker --queue crawl`):
 # one company's 5,000-page crawl holds a crawl worker for its whole length, never an upload's or a chat's.
 CRAWL_QUEUES = (CRAWL,)

@@ -18,11 +18,11 @@ log = logging.getLogger(__name__)
               help="Run each job in a forked child (isolation) instead of in the worker process (warm model).")
 @click.option("--name", default=None, help="Worker name (default: RQ's).")
 @click.option("--queue", "queue_names", multiple=True, type=click.Choice(["ingest", "answer", "outbound", "crawl"]),
-              help="Serve these queues (default: ingest, answer, outbound). Website syncs: a worker of their own "
+              help="Serve these queues (default: outbound, ingest, answer, in that order of priority). Website syncs: a worker of their own "
                    "with --queue crawl (it also queues the scheduled syncs).")
 @with_appcontext
 def worker(burst: bool, fork: bool, name: str | None, queue_names: tuple) -> None:
-    """Run an RQ worker on every queue (ingest, answer, outbound), with the retry scheduler."""
+    """Run an RQ worker on every queue (outbound first, then ingest, then answer), with the retry scheduler."""
     run_worker(current_app._get_current_object(), burst=burst, fork=fork, name=name, queue_names=queue_names)
 
 

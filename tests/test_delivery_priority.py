@@ -8,10 +8,10 @@ from rq.serializers import JSONSerializer
 
 
 def test_each_ready_reply_is_sent_before_the_next_answer_is_computed(app, redis_conn):
-    from app.infra.queues import ANSWER, OUTBOUND, QUEUE_NAMES, get_queue
+    from app.infra.queues import ANSWER, QUEUE_NAMES, get_queue
 
     with app.app_context():
-        answers, outbound = get_queue(ANSWER, redis_conn), get_queue(OUTBOUND, redis_conn)
+        answers = get_queue(ANSWER, redis_conn)
         queues = [get_queue(name, redis_conn) for name in QUEUE_NAMES]
     # A backlog of answers; each, when done, leaves a reply on the outbound queue (as the answer job does).
     backlog = [answers.enqueue("tests.test_delivery_priority.answer_then_queue_reply", i) for i in range(4)]

@@ -19,19 +19,21 @@ from pathlib import Path
 import pytest
 
 import rag_engine.knowledge_base as knowledge_base_module
-from rag_engine.web import SyncInProgressError, UnsafeURLError, WebOptions, page_document_id
+from rag_engine.web import (
+    SyncInProgressError,
+    UnsafeURLError,
+    WebOptions,
+    page_document_id,
+)
 from rag_engine.web.guard import refusal
 from rag_engine.web.state import PageState
-from tests.fakes.website import CHROME_WORDS, Page, Website, html_page
-
-LOCAL = WebOptions(allowed_networks=("127.0.0.1/32",), delay=0.0, max_bytes=200_000, timeout=30.0)  # generous: a loaded CI machine
-
-
-@pytest.fixture
-def site():
-    with Website() as website:
-        website.build()
-        yield website
+from tests.fakes.website import (  # noqa: F401  (site: fixture)
+    CHROME_WORDS,
+    LOCAL,
+    Page,
+    html_page,
+    site,
+)
 
 
 @pytest.fixture

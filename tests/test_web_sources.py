@@ -13,19 +13,9 @@ from datetime import timedelta
 
 import pytest
 
-from rag_engine.web import WebOptions
-from tests.fakes.website import Website, html_page
 from tests.browser_support import make_user, staff  # noqa: F401  (fixtures)
+from tests.fakes.website import LOCAL, Website, html_page, site  # noqa: F401  (site: fixture)
 from tests.test_workers import worker_env
-
-LOCAL = WebOptions(allowed_networks=("127.0.0.1/32",), delay=0.0, max_bytes=200_000, timeout=30.0)  # generous: a loaded CI machine
-
-
-@pytest.fixture
-def site():
-    with Website() as website:
-        website.build()
-        yield website
 
 
 @pytest.fixture
@@ -258,8 +248,8 @@ def test_a_long_crawl_does_not_starve_other_companies_and_survives_a_killed_work
     assert final["status"] == "idle" and final["page_count"] == 123 and final["pages_done"] == 123
     kb = local_web.extensions["knowledge_base"]
     with local_web.app_context():
-        from app.infra.models import KnowledgeSource
         from app.infra.extensions import db
+        from app.infra.models import KnowledgeSource
 
         tenant = db.session.get(KnowledgeSource, source["id"]).company_id
     titles = [d.title for d in kb.list_documents(tenant)]
@@ -288,9 +278,9 @@ def test_email_and_whatsapp_replies_link_the_pages_they_cite(app):
 
 
 def test_staff_pages_and_the_widget_link_web_sources(app, staff):
-    from app.widget import message_json
     from app.infra.extensions import db
     from app.infra.models import Message
+    from app.widget import message_json
     from tests.test_pages_dashboard import conversation
 
     owner = staff()

@@ -18,8 +18,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Union
 
+import pytest
+
+from rag_engine.web import WebOptions
 from tests.conftest import FIXTURES
 from tests.fakes.http_server import FakeServer
 
@@ -184,3 +187,16 @@ class Website:
 
     def __exit__(self, *exc) -> None:
         self.server.__exit__(*exc)
+
+
+# Web options for tests: the local site is on loopback (allowed explicitly), no politeness delay,
+# and a generous timeout (a loaded CI machine answers slowly).
+LOCAL = WebOptions(allowed_networks=("127.0.0.1/32",), delay=0.0, max_bytes=200_000, timeout=30.0)
+
+
+@pytest.fixture
+def site():
+    """The local help-center site, built fresh for each test."""
+    with Website() as website:
+        website.build()
+        yield website

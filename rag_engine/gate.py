@@ -63,27 +63,32 @@ def idf(df: int, n: int) -> float:
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def lexical_signals(lexemes: Dict[str, int], n: int, hits: Sequence[Hit]) -> Tuple[float, float, float]:
-    """(coverage_best, coverage_all, missing) of the question's ``lexemes`` {lexeme: df} over ``hits``.
+def spellings(lexemes: Dict[str, int], hits: Sequence[Hit]) -> Dict[str, Optional[str]]:
+    """How the passages spell each of the question's words: the word itself, a close spelling
+    ("gendr" → "gender", "helth" → "health": customers make typos), or None. Computed once per
+    question; fuzzy matching is the gate's costliest step."""
+    vocabulary = sorted(set().union(*(stems(f"{h.title} {h.section} {h.text}") for h in hits))) if hits else []
+    present = set(vocabulary)
+    return {lx: lx if lx in present else _close(lx, vocabulary) for lx in lexemes}
 
-    A word the documents spell a little differently ("gendr", "helth") counts as found when a
-    passage holds a close spelling, and as not missing: customers make typos.
-    """
+
+def lexical_signals(lexemes: Dict[str, int], n: int, hits: Sequence[Hit],
+                    spelled: Dict[str, Optional[str]]) -> Tuple[float, float, float]:
+    """(coverage_best, coverage_all, missing) of the question's ``lexemes`` {lexeme: df} over ``hits``;
+    a word found in a close spelling counts as found, and as not missing."""
     if not lexemes:
         return 0.0, 0.0, 0.0
     weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
     total = sum(weights.values()) or 1.0
     passages = [set(stems(f"{h.title} {h.section} {h.text}")) for h in hits]
-    vocabulary = sorted(set().union(*passages)) if passages else []
-    spelled = {lx: _close(lx, vocabulary) for lx in lexemes}
-    best = max((sum(w for lx, w in weights.items() if lx in p or spelled[lx] in p) / total for p in passages),
-               default=0.0)
-    coverage_all = sum(w for lx, w in weights.items() if lx in vocabulary or spelled[lx]) / total
+    best = max((sum(w for lx, w in weights.items() if spelled[lx] in p) / total for p in passages), default=0.0)
+    coverage_all = sum(w for lx, w in weights.items() if spelled[lx]) / total
     missing = sum(w for lx, w in weights.items() if lexemes[lx] == 0 and not spelled[lx]) / total
     return best, coverage_all, missing
 
 
-def sentence_coverage(lexemes: Dict[str, int], n: int, sentences: Sequence[str]) -> float:
+def sentence_coverage(lexemes: Dict[str, int], n: int, sentences: Sequence[str],
+                      spelled: Dict[str, Optional[str]]) -> float:
     """The best idf-weighted share of the question's ``lexemes`` found in one of ``sentences``."""
     if not lexemes or not sentences:
         return 0.0
@@ -92,9 +97,7 @@ def sentence_coverage(lexemes: Dict[str, int], n: int, sentences: Sequence[str])
     best = 0.0
     for sentence in sentences:
         words = set(stems(sentence))
-        vocabulary = sorted(words)
-        found = sum(w for lx, w in weights.items() if lx in words or _close(lx, vocabulary))
-        best = max(best, found / total)
+        best = max(best, sum(w for lx, w in weights.items() if lx in words or spelled[lx] in words) / total)
     return best
 
 

@@ -18,7 +18,9 @@ from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import Search, core_question, plan_searches
-from .gate import LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, value_found
+from .gate import (
+    LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, spellings, value_found,
+)
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes
 from .ingestion import ProgressCallback, Stopwatch, embed_chunks
@@ -225,10 +227,11 @@ class KnowledgeBase:
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
         composition = self.composer.compose(standalone, embedding, hits, value_question=question, weights=weights) \
             if hits else Composition("", [], -1.0)
-        coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits)
+        spelled = spellings(lexemes, hits)
+        coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits, spelled)
         sentences = [f"{u.section} {u.text} {' '.join(i.text for i in u.items)}" for u in composition.ranked[:5]]
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
-                          sentence_coverage(lexemes, n, sentences), value_found(question, sentences),
+                          sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
                           0.0 if standalone == question else 1.0,
                           0.0 if exact_value_missing(question, sentences) else 1.0)
         answerable = bool(hits) and self._answerable(signals)

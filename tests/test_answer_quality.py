@@ -13,10 +13,12 @@ import uuid
 
 import pytest
 
-from bench.answers import CONTOSO_PDFS, duplicated_sentences, load_item
+from bench.answers import duplicated_sentences, load_item
 from bench.llm_standin import LLMStandin, parse_context
+from tests.conftest import FIXTURES
 
 TENANT = "contoso"
+CONTOSO_PDFS = FIXTURES / "contoso"  # copies of ../shared/data/contoso/pdfs, so a clone alone runs this
 # The small PDFs plus Northwind Standard (104 pages, the slow one); no Northwind Health Plus or role library.
 PDFS = ("PerksPlus.pdf", "Benefit_Options.pdf", "employee_handbook.pdf", "Northwind_Standard_Benefits_Details.pdf")
 

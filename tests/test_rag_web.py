@@ -172,6 +172,18 @@ def test_pages_dropped_from_the_sitemap_are_removed_unless_the_sitemap_could_not
 
 
 # ------------------------------------------------------------------------------ sync
+def test_a_printable_copy_never_replaces_its_canonical_page_whichever_arrives_first(kb, site, embeds):
+    site.pages["/help/faq"].delay = 0.5  # the copy (canonical link to /help/faq) is read first
+    first = kb.import_url("acme", site.url("/help/"), mode="crawl", options=LOCAL)
+    copy = next(p for p in first.pages if p.url == site.url("/help/faq-print"))
+    assert copy.status == "skipped" and copy.reason == f"The same page as {site.url('/help/faq')}."
+    assert next(p for p in first.pages if p.url == site.url("/help/faq")).title == "FAQ | Acme Help"
+    site.pages["/help/faq"].delay, site.pages["/help/faq-print"].delay = 0.0, 0.5  # now the canonical first
+    embeds.clear()
+    again = kb.import_url("acme", site.url("/help/"), mode="crawl", options=LOCAL)
+    assert again.counts["unchanged"] == 9 and again.counts["replaced"] == 0 and embeds == []
+
+
 def test_a_sync_with_nothing_changed_embeds_nothing(kb, site, embeds):
     first = kb.import_url("acme", site.url("/help/"), mode="crawl", options=LOCAL)
     assert sum(embeds) == first.embedded_chunks > 0

@@ -278,11 +278,21 @@ class _Import:
         if page is not None and page.canonical and urlsplit(page.canonical).netloc == urlsplit(final).netloc \
                 and (self.mode != "crawl" or self.scope.contains(page.canonical)):
             key = page.canonical
-        self.queued.update((final, key))
+        self.queued.add(final)
         if page is not None and self.mode == "crawl" and depth < self.max_depth:
             for link in page.links:
                 if self.scope.contains(link) and extension(link) not in SKIPPED_EXTENSIONS:
                     self._add(link, depth + 1)
+        if key != final and self.mode != "page":
+            # A copy that names its canonical page: the canonical page's own fetch is what gets indexed,
+            # whichever of the two arrives first (else the stored text and ETag flip between syncs).
+            self._record(PageResult(url, "skipped", reason=f"The same page as {key}.", http_status=200,
+                                    depth=depth))
+            self._moved(url, key)
+            if key not in self.seen:
+                self._add(key, depth)
+            return
+        self.queued.add(key)
         if key in self.seen:  # reached before through another URL (a redirect, a canonical link)
             if url != key:
                 self._record(PageResult(url, "skipped", reason=f"The same page as {key}.", http_status=200,
@@ -327,7 +337,7 @@ class _Import:
             self.result.embedded_chunks += ingested.chunk_count
         self._record(PageResult(key, ingested.status, ingested.title, document_id, http_status=200,
                                 chunk_count=ingested.chunk_count, depth=depth, kind=kind))
-        if url != key and self.mode != "page":
+        if url != key and self.mode != "page":  # a redirect to the page
             self._record(PageResult(url, "skipped", reason=f"The same page as {key}.", http_status=200, depth=depth))
         self._moved(url, key)
 

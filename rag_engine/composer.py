@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -21,7 +22,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .chunking import CONTEXT_SEPARATOR, display_title
-from .text import content_words, stems
+from .text import content_words, stem_set, stems
 from .types import Hit, Source
 
 VALUE = {
@@ -107,7 +108,7 @@ def _named_documents(weights: Dict[str, float], hits: Sequence[Hit]) -> set:
 
 
 def _signature(text: str) -> frozenset:
-    return frozenset(stems(text))
+    return stem_set(text)
 
 
 def _near_duplicate(a: frozenset, b: frozenset) -> bool:
@@ -127,6 +128,25 @@ def _label(unit: Unit) -> str:
     return f"{leaf}: {unit.text}"
 
 
+@lru_cache(maxsize=20000)
+def _usable_text(kind: str, text: str) -> bool:
+    words = text.split()
+    if URLISH.match(text.strip()):
+        return False
+    if kind == "sentence":
+        # Bare headings, fragments and shouted titles are not sentences an answer can quote.
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+            return False
+        return len(words) >= 4 and not (len(words) <= 12 and not re.search(r"[.!?:;)\"”]$", text))
+    return len(words) >= 1
+
+
+def _remembered(split_sentences: Callable[[str], List[str]]) -> Callable[[str], List[str]]:
+    cached = lru_cache(maxsize=20000)(lambda line: tuple(split_sentences(line)))
+    return lambda line: list(cached(line))
+
+
 @dataclass
 class Composition:
     text: str
@@ -143,7 +163,8 @@ class ExtractiveComposer:
                  value_bonus: float = 0.08, rank_bonus: float = 0.18, document_bonus: float = 0.1,
                  redundancy: float = 0.3, embed_section: float = 1.0, max_units: int = 48, cache_size: int = 10000):
         self.embed_model = embed_model
-        self.split_sentences = split_sentences
+        # A chunk's lines come back answer after answer: each is split into sentences once.
+        self.split_sentences = _remembered(split_sentences)
         self.max_words = max_words
         self.max_parts = max_parts
         self.keep_ratio = keep_ratio
@@ -159,8 +180,12 @@ class ExtractiveComposer:
         self._lock = threading.Lock()
 
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
-              wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None) -> List[Unit]:
-        """Every usable unit of ``hits``, scored against the question, best first, repeats removed."""
+              wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None,
+              enough: Optional[Callable[[List[Unit], Unit], bool]] = None) -> List[Unit]:
+        """Every usable unit of ``hits``, scored against the question, best first, repeats removed.
+
+        ``enough(kept, next_unit)``: when it says so, the rest (all scored lower) is left out
+        unchecked — the near-repeat test compares every pair, and callers read only the best."""
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
         if not units:
             return []
@@ -170,7 +195,7 @@ class ExtractiveComposer:
         named = _named_documents(weights, hits)
         overlaps = []
         for unit in units:
-            words = set(stems(f"{unit.section} {unit.text}"))
+            words = stem_set(unit.section) | stem_set(unit.text)  # = the stems of "section text"
             overlaps.append(sum(w for word, w in weights.items() if word in words) / total)
         # Embedding sentences is most of an answer's time: only the likeliest are embedded.
         if len(units) > self.max_units:
@@ -192,6 +217,8 @@ class ExtractiveComposer:
         kept: List[Unit] = []
         signatures: List[frozenset] = []
         for unit in ranked:
+            if enough is not None and kept and enough(kept, unit):
+                break
             signature = _signature(unit.text)
             if any(_near_duplicate(signature, s) for s in signatures):
                 continue
@@ -215,23 +242,16 @@ class ExtractiveComposer:
 
     @staticmethod
     def _usable(unit: Unit) -> bool:
-        words = unit.text.split()
-        if URLISH.match(unit.text.strip()):
-            return False
-        if unit.kind == "sentence":
-            # Bare headings, fragments and shouted titles are not sentences an answer can quote.
-            letters = [c for c in unit.text if c.isalpha()]
-            if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
-                return False
-            return len(words) >= 4 and not (len(words) <= 12 and not re.search(r"[.!?:;)\"”]$", unit.text))
-        return len(words) >= 1
+        return _usable_text(unit.kind, unit.text)
 
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
                 value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None) -> Composition:
         """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones;
         ``weights``: how much each (stemmed) word of the question weighs (its idf in the tenant)."""
         wanted = value_kinds(value_question or question)
-        ranked = self.score(question, question_embedding, hits, wanted, weights)
+        # Read below: the best ten (the gate's) and every unit within keep_ratio of the best (MMR's candidates).
+        ranked = self.score(question, question_embedding, hits, wanted, weights,
+                            enough=lambda kept, unit: len(kept) >= 10 and unit.score < self.keep_ratio * kept[0].score)
         if not ranked:
             return Composition("", [], -1.0)
         top = ranked[:10]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields
 from difflib import get_close_matches
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .text import stems
+from .text import stem_set, stems
 from .types import Hit
 
 
@@ -67,9 +67,14 @@ def spellings(lexemes: Dict[str, int], hits: Sequence[Hit]) -> Dict[str, Optiona
     """How the passages spell each of the question's words: the word itself, a close spelling
     ("gendr" → "gender", "helth" → "health": customers make typos), or None. Computed once per
     question; fuzzy matching is the gate's costliest step."""
-    vocabulary = sorted(set().union(*(stems(f"{h.title} {h.section} {h.text}") for h in hits))) if hits else []
-    present = set(vocabulary)
+    present = set().union(*(_passage_words(h) for h in hits)) if hits else set()
+    vocabulary = sorted(present)
     return {lx: lx if lx in present else _close(lx, vocabulary) for lx in lexemes}
+
+
+def _passage_words(hit: Hit) -> frozenset:
+    # = the stems of "title section text" (no word spans a space); each part's stems are remembered.
+    return stem_set(hit.title) | stem_set(hit.section) | stem_set(hit.text)
 
 
 def lexical_signals(lexemes: Dict[str, int], n: int, hits: Sequence[Hit],
@@ -80,7 +85,7 @@ def lexical_signals(lexemes: Dict[str, int], n: int, hits: Sequence[Hit],
         return 0.0, 0.0, 0.0
     weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
     total = sum(weights.values()) or 1.0
-    passages = [set(stems(f"{h.title} {h.section} {h.text}")) for h in hits]
+    passages = [_passage_words(h) for h in hits]
     best = max((sum(w for lx, w in weights.items() if spelled[lx] in p) / total for p in passages), default=0.0)
     coverage_all = sum(w for lx, w in weights.items() if spelled[lx]) / total
     missing = sum(w for lx, w in weights.items() if lexemes[lx] == 0 and not spelled[lx]) / total
@@ -143,6 +148,10 @@ def exact_value_missing(question: str, sentences: Sequence[str]) -> bool:
 def _close(lexeme: str, vocabulary: Sequence[str]) -> Optional[str]:
     if len(lexeme) < 4:
         return None
+    # difflib's ratio is at most 2·min(len)/(len a + len b): words too short or too long to reach the
+    # cutoff are left out before it builds a matcher for each (the same result, less work).
+    size = len(lexeme)
+    vocabulary = [w for w in vocabulary if 2.0 * min(size, len(w)) / (size + len(w)) >= 0.8]
     match = get_close_matches(lexeme, vocabulary, n=1, cutoff=0.8)
     return match[0] if match else None
 

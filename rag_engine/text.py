@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import List
+from typing import FrozenSet, List
 
 WORD = re.compile(r"[a-z0-9]+(?:[’'][a-z]+)?")
 STOPWORDS = frozenset(
@@ -37,4 +37,17 @@ def content_words(text: str) -> List[str]:
 
 
 def stems(text: str) -> List[str]:
-    return [stem(w) for w in content_words(text)]
+    return list(_stems(text))
+
+
+@lru_cache(maxsize=20000)
+def _stems(text: str) -> tuple:
+    # Passages come back answer after answer: their words are stemmed once (the gate and the
+    # composer read the same chunk texts, headings and titles many times).
+    return tuple(stem(w) for w in content_words(text))
+
+
+@lru_cache(maxsize=20000)
+def stem_set(text: str) -> FrozenSet[str]:
+    """The distinct stems of ``text``, remembered (what word-overlap tests need)."""
+    return frozenset(_stems(text))

@@ -90,7 +90,8 @@ class Counters:
         self.model_calls = 0
         sa.event.listen(kb.store.engine, "before_cursor_execute", self._statement)
         model_class = type(kb.embed_model)
-        original = model_class._embed
+        name = "_run" if hasattr(model_class, "_run") else "_embed"  # one ONNX call (texts or encodings)
+        original = getattr(model_class, name)
         counters = self
 
         def counted(model, texts):
@@ -98,7 +99,7 @@ class Counters:
             counters.embedded += len(texts)
             return original(model, texts)
 
-        model_class._embed = counted
+        setattr(model_class, name, counted)
 
     def _statement(self, *args) -> None:
         self.statements += 1

@@ -230,7 +230,8 @@ class ExtractiveComposer:
         """Sentence embeddings, remembered: popular passages come back in question after question."""
         with self._lock:  # answers run in several threads of one process
             known = {t: self._cache[t] for t in texts if t in self._cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        # Shortest first: the model's batches then hold texts of similar length (little padding).
+        missing = sorted((t for t in dict.fromkeys(texts) if t not in known), key=len)
         if missing:
             fresh = self.embed_model.get_text_embedding_batch(missing)
             with self._lock:

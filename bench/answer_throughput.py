@@ -88,7 +88,9 @@ class Counters:
         self.statements = 0
         self.embedded = 0
         self.model_calls = 0
+        self.checkouts = 0
         sa.event.listen(kb.store.engine, "before_cursor_execute", self._statement)
+        sa.event.listen(kb.store.engine, "checkout", self._checkout)
         model_class = type(kb.embed_model)
         name = "_run" if hasattr(model_class, "_run") else "_embed"  # one ONNX call (texts or encodings)
         original = getattr(model_class, name)
@@ -104,8 +106,11 @@ class Counters:
     def _statement(self, *args) -> None:
         self.statements += 1
 
-    def snapshot(self) -> Tuple[int, int, int]:
-        return self.statements, self.embedded, self.model_calls
+    def _checkout(self, *args) -> None:
+        self.checkouts += 1
+
+    def snapshot(self) -> Tuple[int, int, int, int]:
+        return self.statements, self.embedded, self.model_calls, self.checkouts
 
 
 def postgres_processes(url: str) -> list:
@@ -150,11 +155,11 @@ def answer_pass(kb, items, counters: Counters, url: str, answers: Optional[list]
                             "sources": [(s.title, s.page, s.chunk_id) for s in answer.sources]})
     wall = time.perf_counter() - started
     own_cpu, server_cpu = time.process_time() - own_cpu, cpu_seconds(server) - server_cpu
-    statements, embedded, calls = (a - b for a, b in zip(counters.snapshot(), before))
+    statements, embedded, calls, checkouts = (a - b for a, b in zip(counters.snapshot(), before))
     n = len(items)
     return {"answers": n, "answered": answered, "wall_s": round(wall, 2), "answers_per_s": round(n / wall, 2),
             "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(percentile(latencies, 95), 1),
-            "sql_per_answer": round(statements / n, 2), "texts_embedded_per_answer": round(embedded / n, 2),
+            "sql_per_answer": round(statements / n, 2), "connection_checkouts_per_answer": round(checkouts / n, 2), "texts_embedded_per_answer": round(embedded / n, 2),
             "model_calls_per_answer": round(calls / n, 2), "worker_cpu_ms": round(own_cpu * 1000 / n, 1),
             "postgres_cpu_ms": round(server_cpu * 1000 / n, 1) if server else None,
             "load_1min": round(os.getloadavg()[0], 1)}

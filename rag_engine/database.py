@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -89,5 +90,29 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+# A pooled connection idle for longer than this is pinged before use (a server restart or an idle
+# timeout may have closed it); one back from use a moment ago is not: pinging at every checkout
+# cost a round trip per statement group, about 7 of an answer's ~20 round trips.
+PING_AFTER_IDLE_S = 10.0
+
+
 def create_engine(url: str) -> sa.Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = sa.create_engine(url, pool_size=5, max_overflow=10)
+
+    @sa.event.listens_for(engine, "checkin")
+    def _idle_from_now(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or in use a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError("the pooled connection is gone") from exc
+        if not alive:
+            raise sa.exc.DisconnectionError("the pooled connection is gone")
+
+    return engine

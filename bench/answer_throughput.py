@@ -127,23 +127,23 @@ def postgres_processes(url: str) -> list:
     return [postmaster] + postmaster.children(recursive=True)
 
 
-def cpu_seconds(processes) -> float:
-    total = 0.0
+def cpu_seconds(processes) -> dict:
+    """{pid: CPU seconds so far} of the processes still running."""
+    seconds = {}
     for process in processes:
         try:
             times = process.cpu_times()
-            total += times.user + times.system
+            seconds[process.pid] = times.user + times.system
         except Exception:  # a backend that exited meanwhile
             pass
-    return total
+    return seconds
 
 
 def answer_pass(kb, items, counters: Counters, url: str, answers: Optional[list] = None) -> Dict[str, object]:
     latencies: List[float] = []
     answered = 0
     before = counters.snapshot()
-    server = postgres_processes(url)  # the backends are pooled: the same processes serve the whole pass
-    server_cpu, own_cpu = cpu_seconds(server), time.process_time()
+    server_cpu, own_cpu = cpu_seconds(postgres_processes(url)), time.process_time()
     started = time.perf_counter()
     for _, question, history in items:
         t0 = time.perf_counter()
@@ -154,7 +154,9 @@ def answer_pass(kb, items, counters: Counters, url: str, answers: Optional[list]
             answers.append({"question": question, "answered": answer.answered, "text": answer.text,
                             "sources": [(s.title, s.page, s.chunk_id) for s in answer.sources]})
     wall = time.perf_counter() - started
-    own_cpu, server_cpu = time.process_time() - own_cpu, cpu_seconds(server) - server_cpu
+    own_cpu = time.process_time() - own_cpu
+    server = postgres_processes(url)  # backends started during the pass count from zero
+    server_cpu = sum(seconds - server_cpu.get(pid, 0.0) for pid, seconds in cpu_seconds(server).items())
     statements, embedded, calls, checkouts = (a - b for a, b in zip(counters.snapshot(), before))
     n = len(items)
     return {"answers": n, "answered": answered, "wall_s": round(wall, 2), "answers_per_s": round(n / wall, 2),

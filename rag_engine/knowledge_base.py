@@ -6,7 +6,9 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Union
@@ -67,6 +69,8 @@ class KnowledgeBase:
         self.store.setup()
         self.reranker = CrossEncoderReranker(self.settings.reranker_model) if self.settings.reranker_model else None
         self.composer = ExtractiveComposer(self.embed_model, split_sentences)
+        self._legs_pool: Optional[ThreadPoolExecutor] = None
+        self._legs_lock = threading.Lock()
         self.synthesizer = LLMSynthesizer(self.llm) if self.llm is not None else None
 
     @classmethod
@@ -222,8 +226,10 @@ class KnowledgeBase:
             searches = [Search(standalone, 1.0)]
         else:
             searches, standalone = plan_searches(turns, question)
+        # The term statistics need no embedding: PostgreSQL counts them while the searches run.
+        statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
         hits, similarity, agreement, embedding = self._search_all(tenant_id, searches, standalone)
-        n, lexemes = self.store.term_statistics(tenant_id, standalone)
+        n, lexemes = statistics.result()
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
         composition = self.composer.compose(standalone, embedding, hits, value_question=question, weights=weights) \
             if hits else Composition("", [], -1.0)
@@ -240,14 +246,19 @@ class KnowledgeBase:
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
         """Run each search, fuse their hits by weight; signals come from the standalone question's search."""
         retriever = self.retriever(tenant_id, top_k=self.settings.max_context_chunks)
+        # Each search's legs run in PostgreSQL side by side: the full-text ones while the model embeds
+        # the searches, the vector ones as soon as their embedding is known (the same hits, sooner).
+        text_legs = [self._legs.submit(retriever.text_leg, s.query) for s in searches]
         embeddings = self.embed_model.get_text_embedding_batch([s.query for s in searches]) \
             if len(searches) > 1 else [self.embed_model.get_query_embedding(searches[0].query)]
+        vector_legs = [self._legs.submit(retriever.vector_leg, s.query, e) for s, e in zip(searches, embeddings)]
         scores: dict = {}
         by_id: dict = {}
         similarity, agreement, standalone_embedding = -1.0, 0.0, embeddings[0]
         total = sum(s.weight for s in searches) or 1.0
-        for search, embedding in zip(searches, embeddings):
-            result: RetrievalResult = retriever.search(search.query, embedding)
+        for search, embedding, vector_leg, text_leg in zip(searches, embeddings, vector_legs, text_legs):
+            result: RetrievalResult = retriever.search(search.query, embedding,
+                                                       legs=(vector_leg.result(), text_leg.result()))
             if search.query == standalone:
                 similarity, agreement, standalone_embedding = result.best_similarity, result.agreement, embedding
             for hit in result.hits:
@@ -312,7 +323,20 @@ class KnowledgeBase:
         """The underlying LlamaIndex PGVectorStore (shared by all tenants: filter by tenant_id!)."""
         return self.store.vector_store
 
+    @property
+    def _legs(self) -> ThreadPoolExecutor:
+        """Threads for an answer's SQL that can run side by side (its searches' legs, the term statistics);
+        made on first use (a forking worker's parent holds none) and again after ``close``."""
+        with self._legs_lock:
+            if self._legs_pool is None:
+                self._legs_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-legs")
+            return self._legs_pool
+
     def close(self) -> None:
+        with self._legs_lock:
+            pool, self._legs_pool = self._legs_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         self.store.dispose()
 
     def __enter__(self) -> "KnowledgeBase":

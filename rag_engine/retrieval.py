@@ -13,7 +13,7 @@ engines in a notebook.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -105,15 +105,22 @@ class HybridRetriever(BaseRetriever):
         self.reranker = reranker
         super().__init__()
 
-    def search(self, query: str, query_embedding: Optional[List[float]] = None) -> RetrievalResult:
-        vector_rows: List[ChunkRow] = []
-        text_rows: List[ChunkRow] = []
-        if self.mode in ("hybrid", "vector"):
-            if query_embedding is None:
-                query_embedding = self.embed_model.get_query_embedding(query)
-            vector_rows = self.store.vector_search(self.tenant_id, query_embedding, self.candidates)
-        if self.mode in ("hybrid", "text"):
-            text_rows = self.store.text_search(self.tenant_id, query, self.candidates)
+    def text_leg(self, query: str) -> List[ChunkRow]:
+        """The full-text candidates (none in vector mode): needs no embedding, so it can run meanwhile."""
+        return self.store.text_search(self.tenant_id, query, self.candidates) if self.mode != "vector" else []
+
+    def vector_leg(self, query: str, query_embedding: Optional[List[float]] = None) -> List[ChunkRow]:
+        if self.mode == "text":
+            return []
+        if query_embedding is None:
+            query_embedding = self.embed_model.get_query_embedding(query)
+        return self.store.vector_search(self.tenant_id, query_embedding, self.candidates)
+
+    def search(self, query: str, query_embedding: Optional[List[float]] = None,
+               legs: Optional[Tuple[List[ChunkRow], List[ChunkRow]]] = None) -> RetrievalResult:
+        """``legs``: the (vector, text) candidates when the caller fetched them already (see ``vector_leg``)."""
+        vector_rows, text_rows = legs if legs is not None else \
+            (self.vector_leg(query, query_embedding), self.text_leg(query))
         if self.mode == "vector":
             hits = [_hit(r, r.score, vector_score=r.score) for r in vector_rows]
         elif self.mode == "text":

@@ -37,6 +37,9 @@ from .types import Answer, DocumentInfo, Hit, IngestResult
 
 log = logging.getLogger(__name__)
 DOCUMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# Threads sending an answer's SQL side by side (up to 7 legs for a follow-up): enough for a web process
+# answering a few chats at once; the engine's connection pool (5 + 10 overflow) bounds them anyway.
+LEG_THREADS = 8
 
 
 def clean_query(text: str) -> str:
@@ -329,7 +332,7 @@ class KnowledgeBase:
         made on first use (a forking worker's parent holds none) and again after ``close``."""
         with self._legs_lock:
             if self._legs_pool is None:
-                self._legs_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-legs")
+                self._legs_pool = ThreadPoolExecutor(max_workers=LEG_THREADS, thread_name_prefix="rag-legs")
             return self._legs_pool
 
     def close(self) -> None:

@@ -40,14 +40,15 @@ def stems(text: str) -> List[str]:
     return list(_stems(text))
 
 
-@lru_cache(maxsize=20000)
+@lru_cache(maxsize=8192)
 def _stems(text: str) -> tuple:
     # Passages come back answer after answer: their words are stemmed once (the gate and the
-    # composer read the same chunk texts, headings and titles many times).
+    # composer read the same chunk texts, headings and titles many times). 8,192 texts at most: a
+    # tenant's hot passages and sentences fit, and chunk-sized keys stay within tens of MB.
     return tuple(stem(w) for w in content_words(text))
 
 
-@lru_cache(maxsize=20000)
+@lru_cache(maxsize=8192)
 def stem_set(text: str) -> FrozenSet[str]:
     """The distinct stems of ``text``, remembered (what word-overlap tests need)."""
     return frozenset(_stems(text))

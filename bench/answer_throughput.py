@@ -128,12 +128,15 @@ def postgres_processes(url: str) -> list:
 
 
 def cpu_seconds(processes) -> dict:
-    """{pid: CPU seconds so far} of the processes still running."""
+    """{pid: CPU seconds so far} of the processes still running, and under "reaped" that of the
+    postmaster's children that exited (a pool's overflow connections close after use)."""
     seconds = {}
-    for process in processes:
+    for position, process in enumerate(processes):
         try:
             times = process.cpu_times()
             seconds[process.pid] = times.user + times.system
+            if position == 0:
+                seconds["reaped"] = times.children_user + times.children_system
         except Exception:  # a backend that exited meanwhile
             pass
     return seconds
@@ -156,7 +159,7 @@ def answer_pass(kb, items, counters: Counters, url: str, answers: Optional[list]
     wall = time.perf_counter() - started
     own_cpu = time.process_time() - own_cpu
     server = postgres_processes(url)  # backends started during the pass count from zero
-    server_cpu = sum(seconds - server_cpu.get(pid, 0.0) for pid, seconds in cpu_seconds(server).items())
+    server_cpu = sum(seconds - server_cpu.get(key, 0.0) for key, seconds in cpu_seconds(server).items())
     statements, embedded, calls, checkouts = (a - b for a, b in zip(counters.snapshot(), before))
     n = len(items)
     return {"answers": n, "answered": answered, "wall_s": round(wall, 2), "answers_per_s": round(n / wall, 2),

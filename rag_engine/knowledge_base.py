@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 DOCUMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # Threads sending an answer's SQL side by side (up to 7 legs for a follow-up). At most 4, so the legs
 # stay within the engine pool's 5 kept connections: with 8, a follow-up opened and closed overflow
-# connections (a PostgreSQL backend started per answer: +2 ms of server CPU an answer, measured).
+# connections (a PostgreSQL backend started per answer: +1 to 3 ms of server CPU an answer, one run each).
 LEG_THREADS = 4
 
 

@@ -167,7 +167,9 @@ def store_chat_message(company_id: str, channel: str, customer_id: str, content:
     inserted = db.session.execute(pg_insert(messages).values(
         conversation_id=conversation_id, company_id=company_id, channel=channel, role="customer",
         content=clean_text(content), channel_message_id=channel_message_id, delivery_status="received",
-        channel_meta=meta, created_at=stamp, updated_at=stamp,
+        # Stamped once the conversation's row is locked, by the database: a customer's messages are ordered
+        # as they commit, which is the order their answers are queued in.
+        channel_meta=meta, created_at=func.clock_timestamp(), updated_at=func.clock_timestamp(),
     ).on_conflict_do_nothing(constraint="uq_messages_channel_message_id").returning(messages.c.id)).first()
     return Stored(inserted[0], conversation_id, status) if inserted else None
 
@@ -179,7 +181,7 @@ def queue_answer(stored: Stored, canned_reply: Optional[str] = None) -> None:
     if stored.conversation_status == "handed_off":
         return
     if canned_reply is None:
-        queues.on_commit(queues.enqueue_answer, stored.message_id)
+        queues.on_commit(queues.enqueue_new_answer, stored.message_id)
         return
     message = db.session.get(Message, stored.message_id)
     reply = replies.save_reply(message, Answer(text=canned_reply, sources=[], answered=False))

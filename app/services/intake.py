@@ -8,10 +8,11 @@ per channel), and answered at most once (see ``services/replies.py``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import NamedTuple, Optional
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -150,11 +151,26 @@ def store_chat_message(company_id: str, channel: str, customer_id: str, content:
     upsert touched the conversation). ``accept`` does the same with the ORM in about ten statements;
     this is the hot path of a webhook burst.
     """
-    conversations, messages = Conversation.__table__, Message.__table__
+    upsert, insert = _chat_statements()
     stamp = now()
+    conversation_id, status = db.session.execute(upsert, {
+        "company_id": company_id, "channel": channel, "customer_id": clean_text(customer_id)[:254],
+        "customer_name": clean_text(customer_name)[:200] or None, "stamp": stamp}).one()
+    inserted = db.session.execute(insert, {
+        "conversation_id": conversation_id, "company_id": company_id, "channel": channel,
+        "content": clean_text(content), "channel_message_id": channel_message_id, "channel_meta": meta}).first()
+    return Stored(inserted[0], conversation_id, status) if inserted else None
+
+
+@functools.cache
+def _chat_statements():
+    """``store_chat_message``'s two statements, built once (building them per request cost more CPU than
+    running them); the values are bound at execution, the ids come from the columns' defaults."""
+    conversations, messages = Conversation.__table__, Message.__table__
+    stamp = bindparam("stamp", type_=conversations.c.created_at.type)
     upsert = pg_insert(conversations).values(
-        company_id=company_id, channel=channel, customer_id=clean_text(customer_id)[:254],
-        customer_name=clean_text(customer_name)[:200] or None, status="active", created_at=stamp, updated_at=stamp,
+        company_id=bindparam("company_id"), channel=bindparam("channel"), customer_id=bindparam("customer_id"),
+        customer_name=bindparam("customer_name"), status="active", created_at=stamp, updated_at=stamp,
         last_message_at=stamp)
     upsert = upsert.on_conflict_do_update(
         index_elements=[conversations.c.company_id, conversations.c.channel, conversations.c.customer_id],
@@ -163,15 +179,16 @@ def store_chat_message(company_id: str, channel: str, customer_id: str, content:
               "status": case((conversations.c.status == "resolved", "active"), else_=conversations.c.status),
               "customer_name": func.coalesce(conversations.c.customer_name, upsert.excluded.customer_name)},
     ).returning(conversations.c.id, conversations.c.status)
-    conversation_id, status = db.session.execute(upsert).one()
-    inserted = db.session.execute(pg_insert(messages).values(
-        conversation_id=conversation_id, company_id=company_id, channel=channel, role="customer",
-        content=clean_text(content), channel_message_id=channel_message_id, delivery_status="received",
+    insert = pg_insert(messages).values(
+        conversation_id=bindparam("conversation_id"), company_id=bindparam("company_id"),
+        channel=bindparam("channel"), role="customer", content=bindparam("content"),
+        channel_message_id=bindparam("channel_message_id"), delivery_status="received",
+        channel_meta=bindparam("channel_meta", type_=messages.c.channel_meta.type),
         # Stamped once the conversation's row is locked, by the database: a customer's messages are ordered
         # as they commit, which is the order their answers are queued in.
-        channel_meta=meta, created_at=func.clock_timestamp(), updated_at=func.clock_timestamp(),
-    ).on_conflict_do_nothing(constraint="uq_messages_channel_message_id").returning(messages.c.id)).first()
-    return Stored(inserted[0], conversation_id, status) if inserted else None
+        created_at=func.clock_timestamp(), updated_at=func.clock_timestamp(),
+    ).on_conflict_do_nothing(constraint="uq_messages_channel_message_id").returning(messages.c.id)
+    return upsert, insert
 
 
 def queue_answer(stored: Stored, canned_reply: Optional[str] = None) -> None:

@@ -71,6 +71,17 @@ class Stack:
         self.processes.append(process)
         return process
 
+    def pids(self) -> dict[str, int]:
+        """The top process of each part: its children (gunicorn's workers, PostgreSQL's backends) count too."""
+        pids = {"web": self.processes[1].pid, "worker": self.processes[0].pid}
+        for name, pidfile in (("database", self.tmp / "pgdata" / "postmaster.pid"),
+                              ("redis", self.tmp / "redis" / "redis.pid")):
+            try:
+                pids[name] = int(pidfile.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return pids
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:

@@ -160,6 +160,10 @@ def print_report(report: dict) -> None:
         values = ack[key]
         print(f"| ack p50 / p95 / p99 ({label}) | {values['p50']} / {values['p95']} / {values['p99']} ms |")
     print(f"| ack max (from send) | {ack['ack_max_ms']} ms |")
+    if report.get("cpu_ms_per_webhook"):
+        cpu = report["cpu_ms_per_webhook"]
+        print("| CPU per webhook while offering (ms: " + ", ".join(cpu) + ") | "
+              + " / ".join(f"{value:.2f}" for value in cpu.values()) + " |")
     delivery = report.get("delivery")
     if delivery:
         e2e, ready = delivery["end_to_end_s"], delivery["answer_ready_to_sent_s"]
@@ -172,6 +176,29 @@ def print_report(report: dict) -> None:
               f"answered {delivery['answered']}, replies at Twilio {delivery['replies_received']}, "
               f"Twilio posts {delivery['twilio_posts']} |")
     print(f"| load (uptime) | {report['uptime']} |")
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) used so far by each part and its children: what a webhook costs, whatever
+    else the machine is running (wall-clock latencies are not, on shared cores)."""
+    import psutil
+
+    used = {}
+    for name, pid in pids.items():
+        try:
+            top = psutil.Process(pid)
+            processes = [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        used[name] = total
+    return used
 
 
 def uptime() -> str:
@@ -226,10 +253,15 @@ def run_on_stack(args, schedule) -> dict:
         server = f"`{' '.join(stack.gunicorn_command)}` + 1 worker, code from {args.app_root}"
         warm_up(target)
         print(f"offering {len(schedule)} webhooks to {server}", file=sys.stderr)
+        cpu_before = cpu_seconds(stack.pids())
         outcomes = offer(target, schedule, args.max_seconds)
+        cpu_after = cpu_seconds(stack.pids())
         load = uptime()
         drain = wait_for_replies(stack.env["DATABASE_URL"], args.messages, args.max_wait)
+        per_webhook = {name: round((cpu_after[name] - cpu_before[name]) / len(outcomes) * 1000, 2)
+                       for name in cpu_after if name in cpu_before}
         return {"server": server, "ack": ack_report(outcomes, args.rate), "drain_s": drain, "uptime": load,
+                "cpu_ms_per_webhook": per_webhook,
                 "delivery": delivery_report(outcomes, stack.env["DATABASE_URL"], stack.twilio)}
 
 

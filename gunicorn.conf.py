@@ -1,9 +1,9 @@
 """gunicorn's settings for the web tier: `gunicorn -c gunicorn.conf.py 'app:create_app()'` (README:
 Running in production). gunicorn also reads this file by itself when started from this folder.
 
-Sized by the cores this process may use: one process per core, so webhook bursts use every core
-without processes fighting over them (4 processes on 2 cores queued requests behind each other's
-time slices), and threads in each for requests that mostly wait: SSE answer streams, the database.
+Sized by the cores this process may use: one process per core (a process runs Python on one core
+at a time, so more processes than cores add memory, not CPU), and threads in each for requests
+that mostly wait: SSE answer streams, the database.
 Override with GUNICORN_WORKERS / GUNICORN_THREADS / GUNICORN_BIND (not WEB_CONCURRENCY, which
 gunicorn would also read: here it is the website import's politeness setting).
 """

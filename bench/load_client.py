@@ -115,7 +115,9 @@ async def _offer(target: Target, schedule: list[Planned], max_seconds: float) ->
 
     requests = [(p, *target.signed(p)) for p in schedule]  # signed before the clock starts
     outcomes: list[Outcome] = []
-    connector = aiohttp.TCPConnector(limit=0)
+    # A connection per webhook, as Twilio opens them: reusing kept-alive connections raced gunicorn closing
+    # idle ones (keepalive 2 s), and those requests failed without reaching the app.
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=target.timeout)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         start = time.perf_counter()

@@ -65,18 +65,31 @@ def finish(outcome: str) -> str:
 def _twilio_company(number_field: str):
     """The company owning the request's ``number_field`` number, after checking Twilio's signature.
     None: no company owns the number. Raises 403 when the signature is missing or wrong."""
-    company = whatsapp.company_for_number(request.form.get(number_field))
+    number = request.form.get(number_field)
+    company = whatsapp.company_for_number(number)
     if company is None:
-        log.warning("WhatsApp webhook for %s, a number no company owns: ignored", request.form.get(number_field))
+        log.warning("WhatsApp webhook for %s, a number no company owns: ignored", number)
         return None
     if not current_app.config.get("TWILIO_VALIDATE_SIGNATURES", True):
         log.warning(UNVERIFIED_WARNING)
-    elif not whatsapp.signature_valid(company, public_url(), request.form, request.headers.get("X-Twilio-Signature"),
-                                      request.headers.get("X-Twilio-Webhooks-Signature-Settings")):
+        return company
+    valid = _signed_for(company)
+    if not valid and company.cached:  # its token may have changed since: check against the stored one
+        company = whatsapp.company_for_number(number, fresh=True)
+        if company is None:
+            log.warning("WhatsApp webhook for %s, a number no company owns: ignored", number)
+            return None
+        valid = _signed_for(company)
+    if not valid:
         log.warning("WhatsApp webhook with a missing or invalid signature for %s (checked against %s): refused",
                     company.slug, public_url())
         raise ApiError(403, "Invalid or missing Twilio signature.", "invalid_signature")
     return company
+
+
+def _signed_for(company) -> bool:
+    return whatsapp.signature_valid(company, public_url(), request.form, request.headers.get("X-Twilio-Signature"),
+                                    request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
 
 
 @bp.post("/whatsapp/")

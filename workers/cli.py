@@ -43,8 +43,10 @@ def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None
     set_app(app)
     with app.app_context():
         ensure_schema(app)
-        get_kb()  # load the embedding model once, before the first job
         conn = connection()
+        conn.ping()  # starts the embedded Redis (like ensure_schema the embedded PostgreSQL) at full priority
+        lower_priority(app.config.get("WORKER_NICE", 0))
+        get_kb()  # load the embedding model once, before the first job (its threads inherit the priority)
         names = tuple(queue_names) or QUEUE_NAMES
         stop = threading.Event()
         if "crawl" in names and not burst:
@@ -61,6 +63,20 @@ def run_worker(app, *, burst: bool = False, fork: bool = False, name: str | None
             return _work_until_stopped(conn, make_worker, burst, recover_interrupted_work)
         finally:
             stop.set()
+
+
+def lower_priority(increment: int) -> None:
+    """Lower this process' CPU priority by ``increment`` (WORKER_NICE): where the web tier shares the cores,
+    answering a backlog then takes only the CPU it leaves, and acknowledgements stay fast. On Linux nice
+    is per thread: threads started after this (the embedding model's) inherit it; servers started before
+    it (the embedded PostgreSQL and Redis, which the web tier uses too) keep full priority."""
+    import os
+
+    if increment > 0 and hasattr(os, "nice"):
+        try:
+            log.info("worker priority lowered to nice %d (WORKER_NICE)", os.nice(increment))
+        except OSError as err:
+            log.warning("could not lower the worker's priority (WORKER_NICE=%d): %s", increment, err)
 
 
 def _work_until_stopped(conn, make_worker, burst: bool, recover) -> bool:

@@ -71,6 +71,9 @@ class AppSettings(BaseSettings):
     # How many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none, trust no such header).
     trusted_proxies: Annotated[int, Field(ge=0, le=5), Problem("must be a whole number from 0 to 5")] = 0
     log_level: Annotated[str, Problem("must be a logging level")] = "INFO"
+    # How much `flask --app app worker` lowers its own CPU priority (nice), so answering a backlog on the
+    # web tier's machine never holds webhook acknowledgements back; 0 keeps the priority it was started with.
+    worker_nice: Annotated[int, Field(ge=0, le=19), Problem("must be a whole number from 0 to 19")] = 10
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -158,4 +161,5 @@ def load_config(environ: Optional[Mapping[str, str]] = None) -> dict:
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         "LOG_LEVEL": s.log_level.upper(),
+        "WORKER_NICE": s.worker_nice,
     }

@@ -80,6 +80,19 @@ def enqueue_once(queue_name: str, func: str, job_id: str, *args, retry: bool = T
                          result_ttl=3600, failure_ttl=7 * 24 * 3600)
 
 
+def enqueue_new(queue_name: str, func: str, job_id: str, *args) -> Job:
+    """Enqueue work about a row the transaction that just committed created: no job can have its id yet,
+    so ``enqueue_once``'s look-up is skipped and the job is written in one Redis round trip (a webhook
+    burst waits on it). Should a redelivery have queued it meanwhile, the id is queued twice and the
+    job's second run finds its work done (every job is safe to run twice)."""
+    queue = get_queue(queue_name)
+    with queue.connection.pipeline() as pipe:
+        job = queue.enqueue(func, *args, job_id=job_id, retry=RETRY, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                            pipeline=pipe)
+        pipe.execute()
+    return job
+
+
 # Job ids and the job functions (by path) for each kind of work.
 def enqueue_ingest(document_id: str) -> Optional[Job]:
     return enqueue_once(INGEST, "workers.jobs.ingest_document", f"ingest-{document_id}", document_id)
@@ -87,6 +100,11 @@ def enqueue_ingest(document_id: str) -> Optional[Job]:
 
 def enqueue_answer(message_id: str) -> Optional[Job]:
     return enqueue_once(ANSWER, "workers.jobs.answer_message", f"answer-{message_id}", message_id)
+
+
+def enqueue_new_answer(message_id: str) -> Job:
+    """``enqueue_answer`` for a message stored by the transaction that just committed."""
+    return enqueue_new(ANSWER, "workers.jobs.answer_message", f"answer-{message_id}", message_id)
 
 
 def enqueue_delivery(message_id: str) -> Optional[Job]:

@@ -1,17 +1,19 @@
 """A customer's message, stored once in its conversation — the first step every channel shares.
 
-Web chat answers inline (the visitor is waiting on the request); WhatsApp and email go through
-``accept``, which queues an ``answer_message`` job. Either way the message is stored first,
-deduplicated by the provider's message id (unique per channel), and answered at most once
-(see ``services/replies.py``).
+Web chat answers inline (the visitor is waiting on the request); email goes through ``accept``
+and WhatsApp through ``store_chat_message`` + ``queue_answer``, which queue an ``answer_message``
+job. Either way the message is stored first, deduplicated by the provider's message id (unique
+per channel), and answered at most once (see ``services/replies.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Optional
+from typing import NamedTuple, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from rag_engine import Answer
@@ -129,3 +131,87 @@ def accept(conversation: Conversation, content: str, channel_message_id: str, me
     else:
         queues.on_commit(queues.enqueue_answer, message.id)
     return message, True
+
+
+# ----------------------------------------------------------------------------- webhooks under load
+class Stored(NamedTuple):
+    message_id: str
+    conversation_id: str
+    conversation_status: str  # after this message: "resolved" became "active"
+
+
+def store_chat_message(company_id: str, channel: str, customer_id: str, content: str, channel_message_id: str,
+                       meta: dict, customer_name: Optional[str] = None) -> Optional[Stored]:
+    """Store a message of a one-conversation-per-customer channel (WhatsApp) in two statements.
+
+    The customer's conversation is inserted or updated in one upsert on the unique index (concurrent
+    first messages meet there; a resolved conversation becomes active; the row stays locked until the
+    commit), then the message is inserted unless its provider id is stored already. None: it is (a
+    redelivery, or another company's id): nothing is stored, and the caller must roll back (the
+    upsert touched the conversation). ``accept`` does the same with the ORM in about ten statements;
+    this is the hot path of a webhook burst.
+    """
+    upsert, insert = _chat_statements()
+    stamp = now()
+    conversation_id, status = db.session.execute(upsert, {
+        "company_id": company_id, "channel": channel, "customer_id": clean_text(customer_id)[:254],
+        "customer_name": clean_text(customer_name)[:200] or None, "stamp": stamp}).one()
+    inserted = db.session.execute(insert, {
+        "conversation_id": conversation_id, "company_id": company_id, "channel": channel,
+        "content": clean_text(content), "channel_message_id": channel_message_id, "channel_meta": meta}).first()
+    return Stored(inserted[0], conversation_id, status) if inserted else None
+
+
+@functools.cache
+def _chat_statements():
+    """``store_chat_message``'s two statements, built once (building them per request cost more CPU than
+    running them); the values are bound at execution, the ids come from the columns' defaults."""
+    conversations, messages = Conversation.__table__, Message.__table__
+    stamp = bindparam("stamp", type_=conversations.c.created_at.type)
+    upsert = pg_insert(conversations).values(
+        company_id=bindparam("company_id"), channel=bindparam("channel"), customer_id=bindparam("customer_id"),
+        customer_name=bindparam("customer_name"), status="active", created_at=stamp, updated_at=stamp,
+        last_message_at=stamp)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[conversations.c.company_id, conversations.c.channel, conversations.c.customer_id],
+        index_where=conversations.c.channel != "email",
+        set_={"last_message_at": upsert.excluded.last_message_at, "updated_at": upsert.excluded.updated_at,
+              "status": case((conversations.c.status == "resolved", "active"), else_=conversations.c.status),
+              "customer_name": func.coalesce(conversations.c.customer_name, upsert.excluded.customer_name)},
+    ).returning(conversations.c.id, conversations.c.status)
+    insert = pg_insert(messages).values(
+        conversation_id=bindparam("conversation_id"), company_id=bindparam("company_id"),
+        channel=bindparam("channel"), role="customer", content=bindparam("content"),
+        channel_message_id=bindparam("channel_message_id"), delivery_status="received",
+        channel_meta=bindparam("channel_meta", type_=messages.c.channel_meta.type),
+        # Stamped once the conversation's row is locked, by the database: a customer's messages are ordered
+        # as they commit, which is the order their answers are queued in.
+        created_at=func.clock_timestamp(), updated_at=func.clock_timestamp(),
+    ).on_conflict_do_nothing(constraint="uq_messages_channel_message_id").returning(messages.c.id)
+    return upsert, insert
+
+
+def queue_answer(stored: Stored, canned_reply: Optional[str] = None) -> None:
+    """Queue the answer to a message ``store_chat_message`` just stored (when the caller commits), unless a
+    person has taken the conversation over (the worker checks that again when it answers).
+    ``canned_reply``: as in ``accept``."""
+    if stored.conversation_status == "handed_off":
+        return
+    if canned_reply is None:
+        queues.on_commit(queues.enqueue_new_answer, stored.message_id)
+        return
+    message = db.session.get(Message, stored.message_id)
+    reply = replies.save_reply(message, Answer(text=canned_reply, sources=[], answered=False))
+    if reply is not None:  # None: a person took the conversation over meanwhile
+        queues.on_commit(queues.enqueue_delivery, reply.id)
+
+
+def redelivered(channel: str, channel_message_id: str, company_id: str) -> bool:
+    """A provider delivered a stored message again: queue at once its answer if it is still missing (the
+    job id is deterministic and the job answers at most once). False: the id is another company's."""
+    message = find_received(channel, channel_message_id)
+    if message is None or message.company_id != company_id:
+        return False
+    if replies.existing_reply(message) is None and replies.ai_may_answer(message):
+        queues.enqueue_now(queues.enqueue_answer, message.id)
+    return True

@@ -15,9 +15,17 @@ Routing (which company a message belongs to)
   ``flask --app app companies set <slug> --whatsapp-number ...`` in a multi-company install.
 
 Storing (``receive``): the message is stored (dedup on ``MessageSid``) and an answer job queued
-when the webhook commits; Twilio gets empty TwiML at once. A message without text (a photo, a
+when the webhook commits; Twilio gets empty TwiML at once. A new message costs two SQL
+statements and one commit (services/intake.py ``store_chat_message``; tests/test_webhook_budget.py
+holds that budget), a redelivery a few more. A message without text (a photo, a
 voice note, a location) gets a short canned reply instead of an AI answer. One conversation per
 (company, customer number).
+
+Who owns a number is cached per process for COMPANY_CACHE_SECONDS (a burst of webhooks reads it
+once): a number given to another company, or a company deleted, takes effect within that time in
+every process; a changed auth token at once (a signature that fails against a cached token is
+checked again against the stored one). Numbers nobody owns, and the platform's default number,
+are never cached.
 
 Delivery reports (``record_status``): a message Twilio accepted but could not deliver later
 ("failed"/"undelivered", e.g. 63016 reported asynchronously) is recorded as failed.
@@ -27,11 +35,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Optional
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Optional, Union
 
+from flask import current_app
 from sqlalchemy import Text, cast, or_, select
+from sqlalchemy.exc import IntegrityError
 
-from ...domain_errors import ForeignMessageId, InvalidPayload
+from ...domain_errors import InvalidPayload
 from ...infra.extensions import db
 from ...infra.models import Company, Message
 from ...infra.text import MAX_QUESTION_CHARS
@@ -42,28 +55,82 @@ log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 SID = re.compile(r"[A-Za-z0-9]{2,64}")  # Twilio's ids: SM + 32 hex digits
 MAX_ADDRESS = 64  # "whatsapp:+" and at most 15 digits, with room to spare (the column holds 254)
+COMPANY_CACHE_SECONDS = 5.0
 NO_TEXT_REPLY = ("Thanks for your message! I can only read text, so I couldn't look at what you sent. "
                  "Could you describe your question in a few words?")
 
 
-def company_for_number(to: Optional[str]) -> Optional[Company]:
-    """The company that owns the number a message was sent to (see the module docstring)."""
+@dataclass(frozen=True)
+class NumberOwner:
+    """What a webhook needs of the company owning a number, safe to share between requests and threads
+    (an ORM object belongs to one session). Has the fields ``credentials`` reads."""
+    id: str
+    slug: str
+    whatsapp_number: Optional[str]
+    twilio_account_sid: Optional[str]
+    twilio_auth_token: Optional[str]
+    cached: bool = False  # read from this process' cache, not the database
+
+    @classmethod
+    def of(cls, company: Company) -> "NumberOwner":
+        return cls(company.id, company.slug, company.whatsapp_number, company.twilio_account_sid,
+                   company.twilio_auth_token)
+
+
+class _OwnerCache:
+    """number → (expires at, owner), per app (each app has its own database) and process."""
+
+    def __init__(self):
+        self.entries: dict[str, tuple[float, NumberOwner]] = {}
+        self.lock = threading.Lock()
+
+
+def _owners() -> _OwnerCache:
+    return current_app.extensions.setdefault("whatsapp_number_owners", _OwnerCache())
+
+
+def company_for_number(to: Optional[str], *, fresh: bool = False) -> Optional[NumberOwner]:
+    """The company that owns the number a message was sent to (see the module docstring); ``fresh``:
+    read from the database, not the cache."""
     number = normalize_number(to)
     if number is None or len(number) > 40:
         return None
-    if number != channel_addresses.platform_number():
-        return channel_addresses.number_owner(number)
+    if number == channel_addresses.platform_number():
+        return _platform_number_owner()  # not cached: its owner depends on every company's settings
+    cache = _owners()
+    if not fresh:
+        with cache.lock:
+            expires, owner = cache.entries.get(number, (0.0, None))
+        if owner is not None and time.monotonic() < expires:
+            return owner
+    company = channel_addresses.number_owner(number)
+    owner = NumberOwner.of(company) if company is not None else None
+    with cache.lock:
+        if owner is None:
+            cache.entries.pop(number, None)
+        else:
+            cache.entries[number] = (time.monotonic() + COMPANY_CACHE_SECONDS, replace(owner, cached=True))
+    return owner
+
+
+def forget_number(to: Optional[str]) -> None:
+    cache = _owners()
+    with cache.lock:
+        cache.entries.pop(normalize_number(to) or "", None)
+
+
+def _platform_number_owner() -> Optional[NumberOwner]:
     candidates = db.session.scalars(select(Company).where(
         or_(Company.whatsapp_number.is_(None), Company.whatsapp_number == "")).limit(2)).all()
     if len(candidates) == 1:
-        return candidates[0]
+        return NumberOwner.of(candidates[0])
     log.error("WhatsApp message to the default number TWILIO_WHATSAPP_NUMBER: %d companies have no "
               "whatsapp_number, so it can't be routed; set --whatsapp-number on the company it belongs to",
               len(candidates))
     return None
 
 
-def signature_valid(company: Company, url: str, params, signature: Optional[str],
+def signature_valid(company: Union[Company, NumberOwner], url: str, params, signature: Optional[str],
                     settings_header: Optional[str] = None) -> bool:
     """Twilio's ``X-Twilio-Signature`` for ``url`` (the public URL Twilio posted to) and the form."""
     from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -79,8 +146,8 @@ def signature_valid(company: Company, url: str, params, signature: Optional[str]
                                             algorithm=get_signature_algorithm(settings_header))
 
 
-def receive(company: Company, form) -> str:
-    """Store a Twilio WhatsApp webhook's message and queue its answer: "stored" or "duplicate"."""
+def receive(company: Union[Company, NumberOwner], form) -> str:
+    """Store a Twilio WhatsApp webhook's message and queue its answer: "stored", "duplicate" or "unrouted"."""
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
     sender = normalize_number(form.get("From"))
     if not sid or not sender:
@@ -97,20 +164,21 @@ def receive(company: Company, form) -> str:
     media_types = [(form.get(f"MediaContentType{i}") or "unknown")[:100] for i in range(min(num_media, 10))]
     meta = {"num_media": num_media, "media_types": media_types, "wa_id": (form.get("WaId") or "")[:64] or None}
     content = body or _describe_without_text(form, media_types)
-    stored = intake.find_received(CHANNEL, sid)
-    if stored is not None and stored.company_id != company.id:
-        log.warning("WhatsApp message id %s is already stored for another company: ignored", sid)
-        return "duplicate"
-    conversation = stored.conversation if stored is not None else intake.get_or_create_conversation(
-        company, CHANNEL, sender, customer_name=(form.get("ProfileName") or "").strip()[:200] or None)
     try:
-        _, created = intake.accept(conversation, content, sid, meta, canned_reply=None if body else NO_TEXT_REPLY)
-    except ForeignMessageId:  # stored for another company a moment ago
-        log.warning("WhatsApp message id %s is already stored for another company: ignored", sid)
+        stored = intake.store_chat_message(company.id, CHANNEL, sender, content, sid, meta,
+                                           customer_name=(form.get("ProfileName") or "").strip()[:200] or None)
+    except IntegrityError:  # the company was deleted since its number was cached
+        db.session.rollback()
+        forget_number(form.get("To"))
+        log.warning("WhatsApp message %s for a company that no longer exists: ignored", sid)
+        return "unrouted"
+    if stored is None:
+        if intake.redelivered(CHANNEL, sid, company.id):
+            log.info("WhatsApp message %s redelivered: acknowledged, not answered again", sid)
+        else:
+            log.warning("WhatsApp message id %s is already stored for another company: ignored", sid)
         return "duplicate"
-    if not created:
-        log.info("WhatsApp message %s redelivered: acknowledged, not answered again", sid)
-        return "duplicate"
+    intake.queue_answer(stored, canned_reply=None if body else NO_TEXT_REPLY)
     return "stored"
 
 
@@ -123,7 +191,7 @@ def _describe_without_text(form, media_types: list[str]) -> str:
     return "[message without text]"
 
 
-def record_status(company: Company, form) -> str:
+def record_status(company: Union[Company, NumberOwner], form) -> str:
     """Twilio's delivery report for a message we sent: a failure is recorded on the message."""
     sid = (form.get("MessageSid") or "").strip()
     status = (form.get("MessageStatus") or "").strip().lower()

@@ -1,0 +1,33 @@
+"""gunicorn's settings for the web tier: `gunicorn -c gunicorn.conf.py 'app:create_app()'` (README:
+Running in production). gunicorn also reads this file by itself when started from this folder.
+
+Sized by the cores this process may use: one process per core (a process runs Python on one core
+at a time, so more processes than cores add memory, not CPU), and threads in each for requests
+that mostly wait: SSE answer streams, the database.
+Override with GUNICORN_WORKERS / GUNICORN_THREADS / GUNICORN_BIND (not WEB_CONCURRENCY, which
+gunicorn would also read: here it is the website import's politeness setting).
+"""
+
+import os
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name} must be a whole number above 0, got {raw!r}")
+    return int(raw)
+
+
+bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
+worker_class = "gthread"
+workers = _positive("GUNICORN_WORKERS", _cores())
+threads = _positive("GUNICORN_THREADS", 8)

@@ -57,16 +57,17 @@ def passages(corpus: Path, words: int = 150) -> List[str]:
     return out
 
 
-def build(kb, sizes: Dict[str, int], texts: List[str], seed: int = 0) -> float:
+def _write_tenants(kb, sizes: Dict[str, int], texts: List[str], seed: int, report=print) -> None:
+    """Write each tenant's chunks, 1,000 per document; a tenant's content depends only on its name and ``seed``."""
     from rag_engine.testing import bulk_insert_vectors
 
-    rng = np.random.default_rng(seed)
-    order = random.Random(seed)
     start = time.perf_counter()
     written = 0
     total = sum(sizes.values())
     for tenant, size in sizes.items():
-        kb.delete_tenant(tenant)
+        tenant_seed = seed * 1_000_003 + int(tenant.rsplit("-", 1)[1])
+        rng = np.random.default_rng(tenant_seed)
+        order = random.Random(tenant_seed)
         for part, offset in enumerate(range(0, size, BATCH)):
             n = min(BATCH, size - offset)
             vectors = rng.standard_normal((n, DIM)).astype(np.float32)
@@ -75,8 +76,75 @@ def build(kb, sizes: Dict[str, int], texts: List[str], seed: int = 0) -> float:
             bulk_insert_vectors(kb.store, tenant, f"{tenant}-part{part}", f"{tenant} part {part}", items)
             written += n
         elapsed = time.perf_counter() - start
-        if tenant.startswith(("large", "medium")) or tenant.endswith("0"):
-            print(f"  {tenant}: {size} chunks; {written}/{total} written, {written / elapsed:.0f} chunks/s", flush=True)
+        if tenant.startswith(("large", "medium")) or tenant.endswith("00"):
+            report(f"  {tenant}: {size} chunks; {written}/{total} written, {written / elapsed:.0f} chunks/s")
+
+
+def _writer(table: str, sizes: Dict[str, int], texts: List[str], seed: int) -> None:
+    from rag_engine import KnowledgeBase
+
+    kb = KnowledgeBase.from_env(table_name=table)
+    try:
+        _write_tenants(kb, sizes, texts, seed, report=lambda line: print(line, flush=True))
+    finally:
+        kb.close()
+
+
+def search_indexes(conn, kb) -> List[tuple]:
+    """(name, definition) of the indexes only searches use: HNSW, GIN, the postings' term index.
+
+    A bulk load writes faster without them and builds each once afterwards (HNSW in particular:
+    one build over all rows instead of one graph insertion per row).
+    """
+    import sqlalchemy as sa
+
+    rows = conn.execute(sa.text(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN (:c, :p) "
+        "AND indexdef !~ 'UNIQUE' AND (indexdef ~ 'USING (hnsw|gin)' OR tablename = :p)"),
+        {"c": kb.store.chunks, "p": kb.store.postings}).all()
+    return [(r.indexname, r.indexdef) for r in rows]
+
+
+def build(kb, table: str, sizes: Dict[str, int], texts: List[str], workers: int = 1, seed: int = 0) -> float:
+    """Fill the table: search indexes dropped, ``workers`` processes writing tenants, indexes rebuilt."""
+    import multiprocessing
+
+    import sqlalchemy as sa
+
+    start = time.perf_counter()
+    with kb.store.engine.begin() as conn:
+        # The bench's own tables: emptied at once (deleting tenant by tenant without the
+        # postings' tenant index would scan all postings once per tenant).
+        conn.execute(sa.text(f"TRUNCATE {kb.store.chunks}, {kb.store.postings}, {kb.store.tables.documents}"))
+        indexes = search_indexes(conn, kb)
+        for name, _ in indexes:
+            conn.execute(sa.text(f"DROP INDEX {name}"))
+    shares = [dict() for _ in range(max(1, workers))]
+    for i, (tenant, size) in enumerate(sorted(sizes.items(), key=lambda item: -item[1])):
+        min(shares, key=lambda share: sum(share.values()))[tenant] = size  # balance by chunks
+    if len(shares) == 1:
+        _write_tenants(kb, shares[0], texts, seed)
+    else:
+        context = multiprocessing.get_context("spawn")
+        procs = [context.Process(target=_writer, args=(table, share, texts, seed)) for share in shares]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        if any(proc.exitcode for proc in procs):
+            raise SystemExit("a writer failed")
+    loaded = time.perf_counter() - start
+    print(f"  rows written in {loaded:.0f}s; building {len(indexes)} search indexes", flush=True)
+    with kb.store.engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL maintenance_work_mem = '3GB'"))
+        conn.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 2"))
+        for name, definition in indexes:
+            t0 = time.perf_counter()
+            conn.execute(sa.text(definition))
+            print(f"  {name}: {time.perf_counter() - t0:.0f}s", flush=True)
+    with kb.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"VACUUM ANALYZE {kb.store.chunks}"))
+        conn.execute(sa.text(f"VACUUM ANALYZE {kb.store.postings}"))
     return time.perf_counter() - start
 
 
@@ -94,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scifact", type=Path, default=SCIFACT)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2, help="writer processes for a build")
+    parser.add_argument("--build-only", action="store_true", help="build (or reuse) the table, run no queries")
     args = parser.parse_args(argv)
 
     from rag_engine import KnowledgeBase
@@ -104,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = {t: kb.store.tenant_chunk_count(t) for t in sizes}
     if args.rebuild or counts != sizes:
         print(f"building {args.table}: {args.chunks} chunks over {len(sizes)} tenants", flush=True)
-        seconds = build(kb, sizes, passages(args.scifact / "corpus.jsonl"))
+        seconds = build(kb, args.table, sizes, passages(args.scifact / "corpus.jsonl"), workers=args.workers)
         print(f"built in {seconds:.0f}s ({args.chunks / seconds:.0f} chunks/s through bulk_insert_vectors)")
     else:
         print(f"reusing {args.table}: {sum(counts.values())} chunks over {len(counts)} tenants")
@@ -118,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"a": kb.store.chunks, "b": kb.store.postings}).scalar()
     print(f"table: {rows} chunks, {postings} postings, {size} with indexes | top_k={args.top_k} "
           f"candidates={s.candidates} exact_search_max_rows={s.exact_search_max_rows} ef_search={s.hnsw_ef_search}")
+    if args.build_only:
+        kb.close()
+        return 0
 
     rng = random.Random(1)
     claims = [json.loads(l)["text"] for l in open(args.scifact / "queries.jsonl", encoding="utf-8") if l.strip()]

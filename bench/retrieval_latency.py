@@ -148,6 +148,47 @@ def build(kb, table: str, sizes: Dict[str, int], texts: List[str], workers: int 
     return time.perf_counter() - start
 
 
+def storage_report(kb) -> str:
+    """Rows and sizes: the chunk table, its indexes, the postings, their index, the term counts."""
+    import sqlalchemy as sa
+
+    st = kb.store
+    with st.engine.connect() as conn:
+        def size(sql: str, **params) -> str:
+            return conn.execute(sa.text(f"SELECT pg_size_pretty(({sql})::bigint)"), params).scalar()
+
+        rows = conn.execute(sa.text(f"SELECT count(*) FROM {st.chunks}")).scalar()
+        postings = conn.execute(sa.text(f"SELECT count(*) FROM {st.postings}")).scalar()
+        terms = conn.execute(sa.text(f"SELECT count(*) FROM {st.tables.terms}")).scalar()
+        return (f"table: {rows} chunks, {postings} postings, {terms} (document, lexeme) counts\n"
+                f"  chunks {size('pg_table_size(:r)', r=st.chunks)} + indexes {size('pg_indexes_size(:r)', r=st.chunks)} "
+                f"(HNSW {size('pg_relation_size(:i)', i=st.chunks + '_embedding_idx')}); "
+                f"postings {size('pg_table_size(:r)', r=st.postings)} + indexes {size('pg_indexes_size(:r)', r=st.postings)} "
+                f"(impact-ordered {size('pg_relation_size(:i)', i=st.postings + '_impact_idx')}); "
+                f"term counts {size('pg_total_relation_size(:r)', r=st.tables.terms)} with indexes")
+
+
+def text_overlap(kb, tenants: Sequence[str], claims: Sequence[str], rng: random.Random, queries: int,
+                 depth: int) -> str:
+    """The pruned BM25 leg against the exhaustive one on the same queries: overlap and time."""
+    same, top10, deep, pruned_ms, full_ms = 0, [], [], [], []
+    for _ in range(queries):
+        tenant, query = rng.choice(tenants), rng.choice(claims)
+        t0 = time.perf_counter()
+        pruned = [r.node_id for r in kb.store.text_search(tenant, query, depth)]
+        pruned_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        full = [r.node_id for r in kb.store.text_search_exhaustive(tenant, query, depth)]
+        full_ms.append((time.perf_counter() - t0) * 1000)
+        same += pruned[:10] == full[:10]
+        top10.append(len(set(pruned[:10]) & set(full[:10])) / max(1, len(full[:10])))
+        deep.append(len(set(pruned) & set(full)) / max(1, len(full)))
+    return (f"identical top-10 {same}/{queries}, top-10 overlap {statistics.fmean(top10):.3f}, "
+            f"top-{depth} overlap {statistics.fmean(deep):.3f} | p50/p95 ms pruned "
+            f"{statistics.median(pruned_ms):.1f}/{pct(pruned_ms, 0.95):.1f}, exhaustive "
+            f"{statistics.median(full_ms):.1f}/{pct(full_ms, 0.95):.1f}")
+
+
 def pct(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -178,16 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"built in {seconds:.0f}s ({args.chunks / seconds:.0f} chunks/s through bulk_insert_vectors)")
     else:
         print(f"reusing {args.table}: {sum(counts.values())} chunks over {len(counts)} tenants")
-    with kb.store.engine.connect() as conn:
-        import sqlalchemy as sa
-
-        rows = conn.execute(sa.text(f"SELECT count(*) FROM {kb.store.chunks}")).scalar()
-        postings = conn.execute(sa.text(f"SELECT count(*) FROM {kb.store.postings}")).scalar()
-        size = conn.execute(sa.text(
-            "SELECT pg_size_pretty(pg_total_relation_size(:a) + pg_total_relation_size(:b))"),
-            {"a": kb.store.chunks, "b": kb.store.postings}).scalar()
-    print(f"table: {rows} chunks, {postings} postings, {size} with indexes | top_k={args.top_k} "
-          f"candidates={s.candidates} exact_search_max_rows={s.exact_search_max_rows} ef_search={s.hnsw_ef_search}")
+    print(storage_report(kb))
+    print(f"top_k={args.top_k} candidates={s.candidates} exact_search_max_rows={s.exact_search_max_rows} "
+          f"ef_search={s.hnsw_ef_search} bm25: list depth {kb.store.bm25_list_depth}, "
+          f"postings budget {kb.store.bm25_postings_budget}, pool {kb.store.bm25_pool}")
     if args.build_only:
         kb.close()
         return 0
@@ -203,14 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     classes = {label("small", small): small, label("medium", ["medium-001", "medium-002"]): ["medium-001", "medium-002"],
                label("large", ["large-000"]): ["large-000"]}
     kb.retrieve("large-000", "warm-up", mode="hybrid")
-    print(f"\n{'tenant class':<32} {'mode':<7} {'p50 ms':>7} {'p95 ms':>7} {'store p50':>10} {'store p95':>10}")
+    print(f"\n{'tenant class':<32} {'mode':<7} {'p50 ms':>7} {'p95 ms':>7} {'store p50':>10} {'store p95':>10} "
+          f"{'full top-k':>10}")
     for name, tenants in classes.items():
         for mode in ("vector", "text", "hybrid"):
-            total, store_only = [], []
+            total, store_only, full = [], [], 0
             for _ in range(args.queries):
                 tenant, query = rng.choice(tenants), rng.choice(claims)
                 t0 = time.perf_counter()
-                kb.retrieve(tenant, query, top_k=args.top_k, mode=mode)
+                hits = kb.retrieve(tenant, query, top_k=args.top_k, mode=mode)
+                full += len(hits) == args.top_k
                 total.append((time.perf_counter() - t0) * 1000)
                 # the same without the query embedding: what the database side costs
                 retriever = kb.retriever(tenant, top_k=args.top_k, mode=mode)
@@ -219,7 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 retriever.search(query, embedding)
                 store_only.append((time.perf_counter() - t0) * 1000)
             print(f"{name:<32} {mode:<7} {statistics.median(total):>7.1f} {pct(total, 0.95):>7.1f} "
-                  f"{statistics.median(store_only):>10.1f} {pct(store_only, 0.95):>10.1f}", flush=True)
+                  f"{statistics.median(store_only):>10.1f} {pct(store_only, 0.95):>10.1f} "
+                  f"{full:>6}/{args.queries}", flush=True)
+    print("\nBM25 leg, pruned (text_search) against exhaustive (text_search_exhaustive), "
+          f"k={s.candidates} as the hybrid's text leg:")
+    for name, tenants in classes.items():
+        print(f"  {name}: {text_overlap(kb, tenants, claims, rng, args.queries, s.candidates)}", flush=True)
     kb.close()
     return 0
 

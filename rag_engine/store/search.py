@@ -8,7 +8,6 @@ come from the registry: one tenant's documents never change another's scores.
 
 from __future__ import annotations
 
-import math
 from typing import List, Sequence
 
 import sqlalchemy as sa
@@ -21,12 +20,9 @@ BM25_K1 = 0.9
 BM25_B = 0.4
 # Pruning of the BM25 leg (text_search): postings read per query lexeme, in impact order, and
 # chunks completed with the postings the cut lists left out.
-BM25_LIST_DEPTH = 1000
+BM25_LIST_DEPTH = 1000  # at least this many postings per common lexeme
+BM25_POSTINGS_BUDGET = 20000  # postings read per query when its lexemes are common
 BM25_POOL = 300
-
-
-def bm25_idf(df: float, n: float) -> float:
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 def _vector_literal(embedding: Sequence[float]) -> str:
@@ -44,6 +40,7 @@ class ChunkSearch:
     bm25_k1: float = BM25_K1
     bm25_b: float = BM25_B
     bm25_list_depth: int = BM25_LIST_DEPTH
+    bm25_postings_budget: int = BM25_POSTINGS_BUDGET
     bm25_pool: int = BM25_POOL
 
     def tenant_chunk_count(self, tenant_id: str) -> int:
@@ -107,40 +104,52 @@ class ChunkSearch:
         N and df counted in this tenant's chunks only (df from the per-document term counts).
 
         Pruned, so that a common word costs the same in a tenant of 500 chunks or 300,000: each
-        lexeme's postings are read in impact order (tf descending, then shortest chunk), at most
-        ``BM25_LIST_DEPTH`` of them. The best ``pool`` chunks by that partial score then get the
-        postings of theirs that the cut lists left out (primary-key look-ups), and are ranked on
-        their complete score. Exact whenever no list was cut (every lexeme in fewer than
-        ``BM25_LIST_DEPTH`` chunks); otherwise a chunk holding only common words, each with a low
-        tf, can be missed: ``text_search_exhaustive`` is the reference (tests and the bench
-        measure the overlap).
+        lexeme's postings are read in impact order (tf descending, then shortest chunk), a bounded
+        number of them (``bm25_list_depth``, ``bm25_postings_budget``). The best ``pool`` chunks by that partial score then get
+        the postings of theirs that the cut lists left out (primary-key look-ups), and are ranked
+        on their complete score. Exact whenever no list was cut; otherwise a chunk holding only
+        common words, each with a low tf, can be missed: ``text_search_exhaustive`` is the
+        reference (tests and the bench measure the overlap).
         """
         t = self.tables
-        lexemes, dfs, n, avgdl = self._query_terms(tenant_id, query)
-        if not lexemes:
-            return []
-        depth = int(self.bm25_list_depth)
-        idfs = [bm25_idf(df, n) for df in dfs]
-        cut = [lexeme for lexeme, df in zip(lexemes, dfs) if df > depth]  # lists read only in part
         pool = max(int(self.bm25_pool), 4 * int(k))
-        score = "q.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.dl / :avgdl))"
-        # Every step is materialised: the plan must not depend on fresh statistics.
+        score = "q.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.dl / s.avgdl))"
+        # One statement (one round trip). Every step is materialised: the plan must not depend
+        # on fresh statistics (a tenant new since the last ANALYZE looks empty to the planner).
+        # q: each lexeme's df (summed per-document counts), idf, and postings to read: all of a
+        # rare lexeme's; the common ones share what is left of the budget, at least the depth each.
         sql = f"""
-            WITH q AS MATERIALIZED (
-                SELECT * FROM unnest(CAST(:lexemes AS text[]), CAST(:idfs AS float8[])) AS q(lexeme, idf)),
+            WITH stats AS MATERIALIZED ({self._tenant_stats_sql()}),
+            found AS MATERIALIZED (
+                SELECT f.lexeme, f.df::float8 AS df,
+                       coalesce(sum(f.df) FILTER (WHERE f.df <= :depth) OVER (), 0) AS read_whole,
+                       count(*) FILTER (WHERE f.df > :depth) OVER () AS common
+                FROM (SELECT q.lexeme, (SELECT coalesce(sum(tt.df), 0) FROM {t.terms} tt
+                                        WHERE {t.of_tenant(t.terms, "tt")} AND tt.lexeme = q.lexeme) AS df
+                      FROM (SELECT DISTINCT unnest(tsvector_to_array(
+                                to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme) q) f
+                WHERE f.df > 0),
+            q AS MATERIALIZED (
+                SELECT d.*, d.df > d.depth AS cut FROM (
+                    SELECT f.lexeme, f.df, ln(1 + (s.n - f.df + 0.5) / (f.df + 0.5)) AS idf,
+                           CASE WHEN f.df <= :depth THEN f.df::integer
+                                ELSE greatest(:depth, (:budget - f.read_whole) / greatest(f.common, 1))::integer
+                           END AS depth
+                    FROM found f CROSS JOIN stats s) d),
             lists AS MATERIALIZED (
                 SELECT q.lexeme, p.chunk_id, {score} AS part
-                FROM q CROSS JOIN LATERAL (
+                FROM q CROSS JOIN stats s CROSS JOIN LATERAL (
                     SELECT chunk_id, tf, dl FROM {t.postings} p
                     WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
-                    ORDER BY p.tf DESC, p.dl, p.chunk_id LIMIT :depth) p),
+                    ORDER BY p.tf DESC, p.dl, p.chunk_id LIMIT q.depth) p),
             pool AS MATERIALIZED (
                 SELECT chunk_id, sum(part) AS partial FROM lists
                 GROUP BY chunk_id ORDER BY partial DESC, chunk_id LIMIT :pool),
             rest AS MATERIALIZED (
                 SELECT po.chunk_id, sum({score}) AS extra
-                FROM pool po CROSS JOIN q JOIN {t.postings} p ON p.chunk_id = po.chunk_id AND p.lexeme = q.lexeme
-                WHERE q.lexeme = ANY (CAST(:cut AS text[])) AND {t.of_tenant(t.postings, "p")}
+                FROM pool po CROSS JOIN stats s CROSS JOIN q
+                JOIN {t.postings} p ON p.chunk_id = po.chunk_id AND p.lexeme = q.lexeme
+                WHERE q.cut AND {t.of_tenant(t.postings, "p")}
                   AND NOT EXISTS (SELECT 1 FROM lists l WHERE l.chunk_id = po.chunk_id AND l.lexeme = q.lexeme)
                 GROUP BY po.chunk_id),
             scored AS MATERIALIZED (
@@ -151,37 +160,20 @@ class ChunkSearch:
             FROM scored sc CROSS JOIN LATERAL ({self._chunk_by_id("sc.chunk_id")}) c
             WHERE {t.of_tenant(t.chunks, "c")}
             ORDER BY sc.score DESC, c.node_id"""
-        params = scope(tenant_id, lexemes=lexemes, idfs=idfs, cut=cut, avgdl=avgdl, depth=depth, pool=pool, k=int(k),
-                       k1=float(self.bm25_k1), b=float(self.bm25_b))
+        params = scope(tenant_id, query=query, depth=int(self.bm25_list_depth), budget=int(self.bm25_postings_budget),
+                       pool=pool, k=int(k), k1=float(self.bm25_k1), b=float(self.bm25_b))
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(sql), params).all()
         return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
 
-    def _query_terms(self, tenant_id: str, query: str) -> tuple[list, list, float, float]:
-        """(the query's lexemes found in the tenant, their df, N, average chunk length).
-
-        df is the sum of the lexeme's per-document counts: one index row per document holding
-        it, not one per chunk.
-        """
+    def _tenant_stats_sql(self) -> str:
+        """N (the tenant's chunks) and avgdl (its mean chunk length in lexemes), from the registry."""
         t = self.tables
-        sql = f"""
-            WITH stats AS MATERIALIZED (
-                SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS n,
-                       greatest(coalesce(sum(token_count), 0)::float8 / greatest(coalesce(sum(chunk_count), 0), 1), 1)
-                         AS avgdl
-                FROM {t.documents} WHERE {t.of_tenant(t.documents)})
-            SELECT q.lexeme, s.n, s.avgdl,
-                   (SELECT coalesce(sum(tt.df), 0) FROM {t.terms} tt
-                    WHERE {t.of_tenant(t.terms, "tt")} AND tt.lexeme = q.lexeme) AS df
-            FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme) q
-            CROSS JOIN stats s ORDER BY q.lexeme"""
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(sql), scope(tenant_id, query=query)).all()
-        found = [r for r in rows if r.df > 0]
-        if not found:
-            return [], [], 0.0, 0.0
-        n, avgdl = float(found[0].n), float(found[0].avgdl)
-        return [r.lexeme for r in found], [float(r.df) for r in found], n, avgdl
+        return f"""
+            SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS n,
+                   greatest(coalesce(sum(token_count), 0)::float8 / greatest(coalesce(sum(chunk_count), 0), 1), 1)
+                     AS avgdl
+            FROM {t.documents} WHERE {t.of_tenant(t.documents)}"""
 
     def text_search_exhaustive(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
         """``text_search`` without pruning: every posting of every query lexeme is scored.

@@ -120,15 +120,15 @@ class ChunkSearch:
         # rare lexeme's; the common ones share what is left of the budget, at least the depth each.
         sql = f"""
             WITH stats AS MATERIALIZED ({self._tenant_stats_sql()}),
+            counted AS MATERIALIZED (
+                SELECT q.lexeme, (SELECT coalesce(sum(tt.df), 0) FROM {t.terms} tt
+                                  WHERE {t.of_tenant(t.terms, "tt")} AND tt.lexeme = q.lexeme)::float8 AS df
+                FROM (SELECT DISTINCT unnest(tsvector_to_array(
+                          to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme) q),
             found AS MATERIALIZED (
-                SELECT f.lexeme, f.df::float8 AS df,
-                       coalesce(sum(f.df) FILTER (WHERE f.df <= :depth) OVER (), 0) AS read_whole,
-                       count(*) FILTER (WHERE f.df > :depth) OVER () AS common
-                FROM (SELECT q.lexeme, (SELECT coalesce(sum(tt.df), 0) FROM {t.terms} tt
-                                        WHERE {t.of_tenant(t.terms, "tt")} AND tt.lexeme = q.lexeme) AS df
-                      FROM (SELECT DISTINCT unnest(tsvector_to_array(
-                                to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme) q) f
-                WHERE f.df > 0),
+                SELECT lexeme, df, coalesce(sum(df) FILTER (WHERE df <= :depth) OVER (), 0) AS read_whole,
+                       count(*) FILTER (WHERE df > :depth) OVER () AS common
+                FROM counted WHERE df > 0),
             q AS MATERIALIZED (
                 SELECT d.*, d.df > d.depth AS cut FROM (
                     SELECT f.lexeme, f.df, ln(1 + (s.n - f.df + 0.5) / (f.df + 0.5)) AS idf,

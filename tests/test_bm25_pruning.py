@@ -29,7 +29,7 @@ def zipf_kb(postgres_url, embed_model):
     rng = random.Random(7)
     weights = [1 / (rank + 1) ** 1.1 for rank in range(len(WORDS))]
     kb.delete_tenant("zipf")
-    for part in range(4):
+    for part in range(3):
         rows = [(f"z{part}-{i}", _zipf_text(rng, weights, rng.randint(20, 80)), [0.1] * 384) for i in range(300)]
         bulk_insert_vectors(kb.store, "zipf", f"zipf-{part}", f"part {part}", rows)
     queries = [_zipf_text(rng, weights, rng.randint(3, 7)) for _ in range(60)]
@@ -51,7 +51,7 @@ def test_uncut_lists_give_the_exhaustive_ranking(zipf_kb):
 
 def test_cut_lists_keep_the_top_10(zipf_kb, monkeypatch):
     kb, queries = zipf_kb
-    monkeypatch.setattr(kb.store, "bm25_list_depth", 40)  # the common words are in hundreds of chunks
+    monkeypatch.setattr(kb.store, "bm25_list_depth", 40)  # the common words are in hundreds of the 900 chunks
     monkeypatch.setattr(kb.store, "bm25_postings_budget", 200)
     monkeypatch.setattr(kb.store, "bm25_pool", 100)
     same, overlap = 0, []
@@ -62,7 +62,7 @@ def test_cut_lists_keep_the_top_10(zipf_kb, monkeypatch):
         same += got == expected
         overlap.append(len(set(got) & set(expected)) / len(expected))
         # Every score returned is the chunk's complete BM25 score, never a partial one.
-        exact = {r.node_id: r.score for r in kb.store.text_search_exhaustive("zipf", query, 1200)}
+        exact = {r.node_id: r.score for r in kb.store.text_search_exhaustive("zipf", query, 900)}
         assert all(r.score == pytest.approx(exact[r.node_id]) for r in pruned)
     print(f"identical top-10: {same}/{len(queries)}, mean overlap {sum(overlap) / len(overlap):.3f}")
-    assert sum(overlap) / len(overlap) >= 0.9 and same >= 40  # measured: 0.94 and 46 of 60
+    assert sum(overlap) / len(overlap) >= 0.9 and same >= 42  # measured: 0.96 and 50 of 60

@@ -242,6 +242,9 @@ def build_pruning_index(schema: Schema, conn) -> None:
         f"CREATE TRIGGER {t.terms}_refresh AFTER UPDATE OF token_count ON {t.documents} "
         f"FOR EACH ROW EXECUTE FUNCTION {t.terms}_refresh()"))
     conn.execute(sa.text(f"DELETE FROM {t.terms}"))
+    # Once, over every posting: a large store's count and index sort fit in memory with these.
+    conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+    conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
     counted = conn.execute(sa.text(
         f"""INSERT INTO {t.terms} (document_id, tenant_id, lexeme, df)
             SELECT d.document_id, d.tenant_id, p.lexeme, count(*)

@@ -21,8 +21,8 @@ BM25_B = 0.4
 # Pruning of the BM25 leg (text_search): postings read per query lexeme, in impact order, and
 # chunks completed with the postings the cut lists left out.
 BM25_LIST_DEPTH = 1000  # at least this many postings per common lexeme
-BM25_POSTINGS_BUDGET = 20000  # postings read per query when its lexemes are common
-BM25_POOL = 300
+BM25_POSTINGS_BUDGET = 40000  # postings read per query when its lexemes are common
+BM25_POOL = 1000
 
 
 def _vector_literal(embedding: Sequence[float]) -> str:
@@ -111,6 +111,9 @@ class ChunkSearch:
         common words, each with a low tf, can be missed: ``text_search_exhaustive`` is the
         reference (tests and the bench measure the overlap).
         """
+        if self.tenant_chunk_count(tenant_id) <= int(self.bm25_list_depth):
+            # No list can be cut: the exhaustive search is the same ranking, in a simpler plan.
+            return self.text_search_exhaustive(tenant_id, query, k)
         t = self.tables
         pool = max(int(self.bm25_pool), 4 * int(k))
         score = "q.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.dl / s.avgdl))"

@@ -1,6 +1,6 @@
 """Retrieval latency at 100,000 chunks over 100 tenants, for vector, text and hybrid queries.
 
-    python -m bench.retrieval_latency [--chunks 100000] [--tenants 100] [--queries 100] [--rebuild]
+    python -m bench.retrieval_latency [--chunks 100000] [--tenants 100] [--queries 100] [--rebuild] [--build-only]
 
 The table (``bench_latency``) is filled once and reused: one large tenant (30% of the chunks,
 above ``exact_search_max_rows``, so its vector leg goes through HNSW with iterative scans), two
@@ -8,9 +8,11 @@ medium ones (10% each, searched exactly) and small ones sharing the rest. Chunk 
 real text (SciFact abstracts cut into ~150-word pieces, cycled), so the BM25 leg sees a
 realistic vocabulary; vectors are random unit vectors (384 dimensions), written with
 ``rag_engine.testing.bulk_insert_vectors`` (through the store's own write path: chunks, postings,
-registry).
+registry) by ``--workers`` processes, with the search-only indexes (HNSW, GIN, the postings'
+term index) dropped during the load and built once after it.
 Queries are SciFact claims through ``kb.retrieve`` (which embeds the query with the real model
-for the vector and hybrid modes); the store-only time (no query embedding) is shown too.
+for the vector and hybrid modes); the store-only time (no query embedding) is shown too, and the
+pruned BM25 leg is compared with the exhaustive one on the same queries (overlap, time).
 """
 
 from __future__ import annotations

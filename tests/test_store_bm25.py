@@ -88,6 +88,7 @@ def test_stores_made_before_the_postings_are_migrated(make_kb):
     expected = [(r.node_id, r.score) for r in old.store.text_search("acme", "shipping Europe apple", 10)]
     s = old.store
     with s.engine.begin() as conn:  # what an older version left behind
+        _forget_term_counts(conn, s)
         conn.execute(sa.text(f"DROP TABLE {s.postings}"))
         conn.execute(sa.text(f"ALTER TABLE {s.documents} DROP COLUMN token_count"))
         conn.execute(sa.text(f"DELETE FROM {s.meta} WHERE key = 'text_index'"))
@@ -101,3 +102,55 @@ def test_stores_made_before_the_postings_are_migrated(make_kb):
     assert [r.score for r in rebuilt] == pytest.approx([score for _, score in expected])
     new.delete_document("acme", pdf.document_id)  # the repaired chunks are found again
     assert {h.document_id for h in new.retrieve("acme", "shipping Europe", top_k=50)} == {"fruit-one"}
+
+
+def _forget_term_counts(conn, s):
+    """Undo the bm25_pruning change: what a store built before it looks like."""
+    conn.execute(sa.text(f"DROP FUNCTION {s.tables.terms}_refresh() CASCADE"))  # and its trigger
+    conn.execute(sa.text(f"DROP TABLE {s.tables.terms}"))
+    conn.execute(sa.text(f"DROP INDEX {s.postings}_impact_idx"))
+    conn.execute(sa.text(f"CREATE INDEX {s.postings}_tenant_lexeme_idx ON {s.postings} (tenant_id, lexeme) "
+                         f"INCLUDE (chunk_id, tf, dl)"))
+    conn.execute(sa.text(f"DELETE FROM {s.meta} WHERE key = 'bm25_pruning'"))
+
+
+def _df_from_postings(kb, tenant):
+    with kb.store.engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            f"SELECT lexeme, count(*) FROM {kb.store.postings} WHERE tenant_id = :t GROUP BY lexeme"), {"t": tenant}).all())
+
+
+def _df_from_terms(kb, tenant):
+    with kb.store.engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            f"SELECT lexeme, sum(df) FROM {kb.store.tables.terms} WHERE tenant_id = :t GROUP BY lexeme"),
+            {"t": tenant}).all())
+
+
+def test_term_counts_follow_writes(fruit):
+    assert _df_from_terms(fruit, "acme") == _df_from_postings(fruit, "acme") and _df_from_terms(fruit, "acme")["appl"] == 2
+    fruit.ingest("acme", text="kiwi apple", title="two", document_id="fruit-two")  # replaced
+    fruit.ingest("globex", text="apple pie", title="pie", document_id="globex-pie")
+    assert _df_from_terms(fruit, "acme") == _df_from_postings(fruit, "acme")
+    assert _df_from_terms(fruit, "globex") == _df_from_postings(fruit, "globex") and _df_from_terms(fruit, "globex")["appl"] == 1
+    fruit.delete_document("acme", "fruit-one")
+    assert _df_from_terms(fruit, "acme") == _df_from_postings(fruit, "acme") and "banana" not in _df_from_terms(fruit, "acme")
+    fruit.delete_tenant("acme")
+    assert _df_from_terms(fruit, "acme") == {} and _df_from_terms(fruit, "globex")["appl"] == 1
+
+
+def test_stores_made_before_pruning_are_migrated(make_kb):
+    old = make_kb()
+    old.ingest("acme", FIXTURES / "policies.pdf")
+    old.ingest("acme", text="apple banana cherry", title="one", document_id="fruit-one")
+    expected = [(r.node_id, r.score) for r in old.store.text_search("acme", "shipping Europe apple", 10)]
+    with old.store.engine.begin() as conn:
+        _forget_term_counts(conn, old.store)
+    new = make_kb(table_name=old.store.table_name)
+    assert _df_from_terms(new, "acme") == _df_from_postings(new, "acme")
+    rebuilt = new.store.text_search("acme", "shipping Europe apple", 10)
+    assert [(r.node_id, r.score) for r in rebuilt] == [(n, pytest.approx(s)) for n, s in expected]
+    with new.store.engine.connect() as conn:
+        indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = :p"),
+                                   {"p": new.store.postings}).scalars())
+    assert f"{new.store.postings}_impact_idx" in indexes and f"{new.store.postings}_tenant_lexeme_idx" not in indexes

@@ -174,9 +174,7 @@ def build_text_index(schema: Schema, conn) -> None:
             tf integer NOT NULL,
             dl integer NOT NULL,
             PRIMARY KEY (chunk_id, lexeme))"""))
-    conn.execute(sa.text(
-        f"CREATE INDEX IF NOT EXISTS {t.postings}_tenant_lexeme_idx "
-        f"ON {t.postings} (tenant_id, lexeme) INCLUDE (chunk_id, tf, dl)"))
+    create_impact_index(conn, t)
     rebuilt = tenants(conn, t)
     for tenant_id in rebuilt:
         # Chunks of multi-part files written before _chunk_metadata carry "<id>:part<n>".
@@ -198,6 +196,67 @@ def build_text_index(schema: Schema, conn) -> None:
         log.info("built the BM25 postings of %d tenants in %s", len(rebuilt), t.postings)
 
 
+def create_impact_index(conn, t: Tables) -> None:
+    """A lexeme's postings in a tenant, in impact order: tf descending, then the shortest chunk.
+
+    BM25 pruning reads the head of this list only (search.py); a full scan of a lexeme (tenant
+    deletes, the exhaustive search) uses its first two columns. chunk_id last makes the order of
+    equal postings the same as the exhaustive search's tie-break.
+    """
+    conn.execute(sa.text(
+        f"CREATE INDEX IF NOT EXISTS {t.postings}_impact_idx ON {t.postings} (tenant_id, lexeme, tf DESC, dl, chunk_id)"))
+
+
+def build_pruning_index(schema: Schema, conn) -> None:
+    """Term counts per document (df without a postings scan) and the impact-ordered postings index.
+
+    ``<table>_terms`` holds, per document and lexeme, the chunks holding it; a tenant's df is the
+    sum over its documents (rows of other documents are never locked by a write, so concurrent
+    ingests do not contend). A trigger refreshes a document's rows whenever its postings are
+    written (index_document_text ends by updating the registry's token_count); deleting the
+    registry row deletes them. Existing postings are counted once here.
+    """
+    t = schema.tables
+    conn.execute(sa.text(
+        f"""CREATE TABLE IF NOT EXISTS {t.terms} (
+            document_id varchar(128) NOT NULL REFERENCES {t.documents} (document_id) ON DELETE CASCADE,
+            tenant_id varchar(64) NOT NULL,
+            lexeme text NOT NULL,
+            df integer NOT NULL,
+            PRIMARY KEY (document_id, lexeme))"""))
+    conn.execute(sa.text(
+        f"CREATE INDEX IF NOT EXISTS {t.terms}_tenant_lexeme_idx ON {t.terms} (tenant_id, lexeme) INCLUDE (df)"))
+    conn.execute(sa.text(
+        f"""CREATE OR REPLACE FUNCTION {t.terms}_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM {t.terms} WHERE document_id = NEW.document_id;
+                INSERT INTO {t.terms} (document_id, tenant_id, lexeme, df)
+                SELECT NEW.document_id, NEW.tenant_id, p.lexeme, count(*)
+                FROM {t.chunks} c JOIN {t.postings} p ON p.chunk_id = c.id
+                WHERE c.metadata_->>'tenant_id' = NEW.tenant_id AND c.{CHUNK_DOCUMENT} = NEW.document_id
+                GROUP BY p.lexeme;
+                RETURN NULL;
+            END $$"""))
+    conn.execute(sa.text(f"DROP TRIGGER IF EXISTS {t.terms}_refresh ON {t.documents}"))
+    conn.execute(sa.text(
+        f"CREATE TRIGGER {t.terms}_refresh AFTER UPDATE OF token_count ON {t.documents} "
+        f"FOR EACH ROW EXECUTE FUNCTION {t.terms}_refresh()"))
+    conn.execute(sa.text(f"DELETE FROM {t.terms}"))
+    # Once, over every posting: a large store's count and index sort fit in memory with these.
+    conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+    conn.execute(sa.text("SET LOCAL maintenance_work_mem = '512MB'"))
+    counted = conn.execute(sa.text(
+        f"""INSERT INTO {t.terms} (document_id, tenant_id, lexeme, df)
+            SELECT d.document_id, d.tenant_id, p.lexeme, count(*)
+            FROM {t.postings} p JOIN {t.chunks} c ON c.id = p.chunk_id
+            JOIN {t.documents} d ON d.document_id = c.{CHUNK_DOCUMENT} AND d.tenant_id = p.tenant_id
+            GROUP BY d.document_id, d.tenant_id, p.lexeme""")).rowcount
+    create_impact_index(conn, t)
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS {t.postings}_tenant_lexeme_idx"))  # the impact index serves its scans
+    if counted:
+        log.info("counted %d (document, lexeme) pairs into %s", counted, t.terms)
+
+
 TEXT_INDEX_VERSION = "bm25-postings-v2"  # v2: context (title, headings) indexed with the text
 
 # In order. Stores made before this list existed have none of "schema"/"embedding_storage" recorded:
@@ -206,4 +265,5 @@ CHANGES = (
     Change("schema", "1", create_tables),
     Change("embedding_storage", "main", keep_embeddings_inline),
     Change("text_index", TEXT_INDEX_VERSION, build_text_index),
+    Change("bm25_pruning", "1", build_pruning_index),
 )

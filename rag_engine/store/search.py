@@ -18,6 +18,11 @@ from .tables import TEXT_SEARCH_CONFIG, ChunkRow, Tables, scope
 # train split (bench/tune_fusion.py; k1 0.9-1.2 and b 0.4-0.9 all within 0.01 nDCG@10).
 BM25_K1 = 0.9
 BM25_B = 0.4
+# Pruning of the BM25 leg (text_search): postings read per query lexeme, in impact order, and
+# chunks completed with the postings the cut lists left out.
+BM25_LIST_DEPTH = 1000  # at least this many postings per common lexeme
+BM25_POSTINGS_BUDGET = 40000  # postings read per query when its lexemes are common
+BM25_POOL = 1000
 
 
 def _vector_literal(embedding: Sequence[float]) -> str:
@@ -34,6 +39,9 @@ class ChunkSearch:
     iterative_scan: bool
     bm25_k1: float = BM25_K1
     bm25_b: float = BM25_B
+    bm25_list_depth: int = BM25_LIST_DEPTH
+    bm25_postings_budget: int = BM25_POSTINGS_BUDGET
+    bm25_pool: int = BM25_POOL
 
     def tenant_chunk_count(self, tenant_id: str) -> int:
         t = self.tables
@@ -93,7 +101,87 @@ class ChunkSearch:
 
         Lexemes come from the same ``english`` text search configuration as the chunks'
         tsvector (stemmed, stop words dropped). idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with
-        N and df counted in this tenant's chunks only.
+        N and df counted in this tenant's chunks only (df from the per-document term counts).
+
+        Pruned, so that a common word costs the same in a tenant of 500 chunks or 300,000: each
+        lexeme's postings are read in impact order (tf descending, then shortest chunk), a bounded
+        number of them (``bm25_list_depth``, ``bm25_postings_budget``). The best ``pool`` chunks by that partial score then get
+        the postings of theirs that the cut lists left out (primary-key look-ups), and are ranked
+        on their complete score. Exact whenever no list was cut; otherwise a chunk holding only
+        common words, each with a low tf, can be missed: ``text_search_exhaustive`` is the
+        reference (tests and the bench measure the overlap).
+        """
+        if self.tenant_chunk_count(tenant_id) <= int(self.bm25_list_depth):
+            # No list can be cut: the exhaustive search is the same ranking, in a simpler plan.
+            return self.text_search_exhaustive(tenant_id, query, k)
+        t = self.tables
+        pool = max(int(self.bm25_pool), 4 * int(k))
+        score = "q.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.dl / s.avgdl))"
+        # One statement (one round trip). Every step is materialised: the plan must not depend
+        # on fresh statistics (a tenant new since the last ANALYZE looks empty to the planner).
+        # q: each lexeme's df (summed per-document counts), idf, and postings to read: all of a
+        # rare lexeme's; the common ones share what is left of the budget, at least the depth each.
+        sql = f"""
+            WITH stats AS MATERIALIZED ({self._tenant_stats_sql()}),
+            counted AS MATERIALIZED (
+                SELECT q.lexeme, (SELECT coalesce(sum(tt.df), 0) FROM {t.terms} tt
+                                  WHERE {t.of_tenant(t.terms, "tt")} AND tt.lexeme = q.lexeme)::float8 AS df
+                FROM (SELECT DISTINCT unnest(tsvector_to_array(
+                          to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS lexeme) q),
+            found AS MATERIALIZED (
+                SELECT lexeme, df, coalesce(sum(df) FILTER (WHERE df <= :depth) OVER (), 0) AS read_whole,
+                       count(*) FILTER (WHERE df > :depth) OVER () AS common
+                FROM counted WHERE df > 0),
+            q AS MATERIALIZED (
+                SELECT d.*, d.df > d.depth AS cut FROM (
+                    SELECT f.lexeme, f.df, ln(1 + (s.n - f.df + 0.5) / (f.df + 0.5)) AS idf,
+                           CASE WHEN f.df <= :depth THEN f.df::integer
+                                ELSE greatest(:depth, (:budget - f.read_whole) / greatest(f.common, 1))::integer
+                           END AS depth
+                    FROM found f CROSS JOIN stats s) d),
+            lists AS MATERIALIZED (
+                SELECT q.lexeme, p.chunk_id, {score} AS part
+                FROM q CROSS JOIN stats s CROSS JOIN LATERAL (
+                    SELECT chunk_id, tf, dl FROM {t.postings} p
+                    WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
+                    ORDER BY p.tf DESC, p.dl, p.chunk_id LIMIT q.depth) p),
+            pool AS MATERIALIZED (
+                SELECT chunk_id, sum(part) AS partial FROM lists
+                GROUP BY chunk_id ORDER BY partial DESC, chunk_id LIMIT :pool),
+            rest AS MATERIALIZED (
+                SELECT po.chunk_id, sum({score}) AS extra
+                FROM pool po CROSS JOIN stats s CROSS JOIN q
+                JOIN {t.postings} p ON p.chunk_id = po.chunk_id AND p.lexeme = q.lexeme
+                WHERE q.cut AND {t.of_tenant(t.postings, "p")}
+                  AND NOT EXISTS (SELECT 1 FROM lists l WHERE l.chunk_id = po.chunk_id AND l.lexeme = q.lexeme)
+                GROUP BY po.chunk_id),
+            scored AS MATERIALIZED (
+                SELECT po.chunk_id, po.partial + coalesce(r.extra, 0) AS score
+                FROM pool po LEFT JOIN rest r USING (chunk_id)
+                ORDER BY score DESC, po.chunk_id LIMIT :k)
+            SELECT c.node_id, c.text, c.metadata_, sc.score
+            FROM scored sc CROSS JOIN LATERAL ({self._chunk_by_id("sc.chunk_id")}) c
+            WHERE {t.of_tenant(t.chunks, "c")}
+            ORDER BY sc.score DESC, c.node_id"""
+        params = scope(tenant_id, query=query, depth=int(self.bm25_list_depth), budget=int(self.bm25_postings_budget),
+                       pool=pool, k=int(k), k1=float(self.bm25_k1), b=float(self.bm25_b))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), params).all()
+        return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]
+
+    def _tenant_stats_sql(self) -> str:
+        """N (the tenant's chunks) and avgdl (its mean chunk length in lexemes), from the registry."""
+        t = self.tables
+        return f"""
+            SELECT greatest(coalesce(sum(chunk_count), 0), 1)::float8 AS n,
+                   greatest(coalesce(sum(token_count), 0)::float8 / greatest(coalesce(sum(chunk_count), 0), 1), 1)
+                     AS avgdl
+            FROM {t.documents} WHERE {t.of_tenant(t.documents)}"""
+
+    def text_search_exhaustive(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
+        """``text_search`` without pruning: every posting of every query lexeme is scored.
+
+        The reference the pruned search is measured against (its cost grows with the tenant).
         """
         t = self.tables
         # Every step is materialised: the plan must not depend on fresh statistics (a tenant

@@ -48,6 +48,11 @@ class Tables:
         """BM25 postings: (chunk, tenant, lexeme, term frequency, chunk length)."""
         return f"{self.name}_postings"
 
+    @property
+    def terms(self) -> str:
+        """Per document and lexeme: the chunks holding it (the tenant's df is their sum)."""
+        return f"{self.name}_terms"
+
     def of_tenant(self, table: str, alias: str = "") -> str:
         """The tenant predicate of a row of ``table`` (bind ``:t`` with ``scope``); the only one written."""
         column = "metadata_->>'tenant_id'" if table == self.chunks else "tenant_id"

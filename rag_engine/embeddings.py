@@ -59,7 +59,7 @@ class LocalMiniLMEmbedding(BaseEmbedding):
     _lock: Any = PrivateAttr()
 
     def __init__(self, model_path: Optional[Path] = None, tokenizer_path: Optional[Path] = None,
-                 embed_batch_size: int = 32, threads: Optional[int] = None, **kwargs: Any):
+                 embed_batch_size: int = 32, threads: Optional[int] = None, spinning: bool = False, **kwargs: Any):
         super().__init__(model_name=MINILM_NAME, embed_batch_size=embed_batch_size, **kwargs)
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -70,6 +70,10 @@ class LocalMiniLMEmbedding(BaseEmbedding):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # ONNX Runtime's pool threads spin between operators by default, burning the cores that
+        # ingestion's reader and writer threads (and PostgreSQL, the web process) need beside it:
+        # measured on 2 cores, embedding with a PDF being read beside it ran at half speed spinning.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.enable_truncation(max_length=self.max_length)

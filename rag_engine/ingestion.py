@@ -46,6 +46,11 @@ class Stopwatch:
             self.timings[step] = round(self.timings[step] + time.perf_counter() - start, 4)
 
 
+def embed_batch(embed_model: BaseEmbedding, texts: List[str]) -> List[List[float]]:
+    """The one place ingestion calls the model (a seam to count what is embedded)."""
+    return embed_model.get_text_embedding_batch(texts)
+
+
 def embed_text(node: BaseNode) -> str:
     """What the model sees for a chunk: its context (title, heading path) and its text."""
     return node.get_content(metadata_mode=MetadataMode.EMBED)
@@ -152,7 +157,7 @@ class _Embedder:
 
     def embed(self, texts: Sequence[str]) -> None:
         with self.watch.timing("embed"):
-            vectors = self.embed_model.get_text_embedding_batch(list(texts))
+            vectors = embed_batch(self.embed_model, list(texts))
         self.vectors.update(zip(texts, vectors))
         self.count += len(texts)
 

@@ -13,7 +13,7 @@ removed first, so the first crawl embeds everything):
 4. re-sync, nothing changed, on a server without validators: every page read and extracted,
    its hash compared, nothing embedded.
 
-Chunks embedded are counted at the embedding step itself (``embed_chunks``), not inferred.
+Chunks embedded are counted at the embedding step itself (``rag_engine.ingestion.embed_batch``), not inferred.
 """
 
 from __future__ import annotations
@@ -137,18 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", default="bench_web")
     args = parser.parse_args(argv)
 
-    import rag_engine.knowledge_base as kb_module
+    import rag_engine.ingestion as ingestion_module
     from rag_engine import KnowledgeBase
     from rag_engine.web import WebOptions
 
     embedded = []
-    original = kb_module.embed_chunks
+    original = ingestion_module.embed_batch
 
-    def counting(nodes, *a, **k):
-        embedded.append(len(nodes))
-        return original(nodes, *a, **k)
+    def counting(model, texts):
+        embedded.append(len(texts))
+        return original(model, texts)
 
-    kb_module.embed_chunks = counting
+    ingestion_module.embed_batch = counting
     kb = KnowledgeBase.from_env(table_name=args.table)
     kb.embed_model.get_text_embedding_batch(["warm-up"])
     site = Site(args.pages)

@@ -109,3 +109,12 @@ def build_nodes(blocks: List[Block], *, tenant_id: str, document_id: str, title:
         )
         nodes.append(node)
     return nodes
+
+
+def settled(nodes: List[TextNode], blocks: List[Block]) -> List[TextNode]:
+    """The chunks of a document's first pages that its later pages should not change: those before
+    the page where the last block read so far starts (that block may go on over the next page)."""
+    if not blocks or blocks[-1].page is None:
+        return []
+    last = blocks[-1].page
+    return [n for n in nodes if max(n.metadata["pages"] or [n.metadata["page"]], key=lambda p: p or 0) < last]

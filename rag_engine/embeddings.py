@@ -91,7 +91,7 @@ class LocalMiniLMEmbedding(BaseEmbedding):
     _lock: Any = PrivateAttr()
 
     def __init__(self, model_path: Optional[Path] = None, tokenizer_path: Optional[Path] = None,
-                 embed_batch_size: int = 32, threads: Optional[int] = None, **kwargs: Any):
+                 embed_batch_size: int = 32, threads: Optional[int] = None, spinning: bool = False, **kwargs: Any):
         super().__init__(model_name=MINILM_NAME, embed_batch_size=embed_batch_size, **kwargs)
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -101,9 +101,10 @@ class LocalMiniLMEmbedding(BaseEmbedding):
         tokenizer_path = _verified(Path(tokenizer_path or default_tokenizer), TOKENIZER_SHA256)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(DEFAULT_THREADS, os.cpu_count() or 1)
-        # Idle pool threads sleep instead of spinning: a short query embedding otherwise burns a second
-        # core spinning (measured: 2 spinning threads took ~2x the CPU time of 1 for the same work).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Idle pool threads sleep instead of spinning (ONNX Runtime's default is to spin): spinning
+        # threads took ~2x the CPU for a short query embedding, and halved embedding speed while
+        # ingestion read a PDF beside it on 2 cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.enable_truncation(max_length=self.max_length)

@@ -24,10 +24,10 @@ from .gate import (
     LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, spellings, value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
-from .chunking import build_nodes
-from .ingestion import ProgressCallback, Stopwatch, embed_chunks
+from .chunking import build_nodes, settled
+from .ingestion import ProgressCallback, run_pipeline
 from .llms import build_llm
-from .readers import parse_bytes, parse_text
+from .readers import parse_text_with_previews, parse_with_previews
 from .readers.limits import check_chunks
 from .retrieval import CrossEncoderReranker, HybridRetriever, RetrievalResult
 from .settings import Settings
@@ -105,7 +105,6 @@ class KnowledgeBase:
         given = sum(x is not None for x in (path, data, text))
         if given != 1:
             raise RagEngineError("Pass exactly one of: a path, data=bytes (with filename=), or text= (with title=)")
-        watch = Stopwatch()
         title = clean_query(title) if title else title
         text = clean_query(text) if text is not None else None
         if path is not None:
@@ -130,28 +129,32 @@ class KnowledgeBase:
             return IngestResult(document_id, existing.title, existing.chunk_count, "unchanged")
 
         max_chars = self.settings.max_document_chars
-        parsed = parse_bytes(data, filename, max_chars) if data is not None else parse_text(text, title, max_chars)
-        watch.lap("parse")
-        nodes = build_nodes(
-            parsed.blocks, tenant_id=tenant_id, document_id=document_id, title=title or parsed.title,
-            source_type=parsed.source_type, content_hash=content_hash, chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-        )
-        if url:
-            for node in nodes:
-                node.metadata["url"] = url
-                node.excluded_embed_metadata_keys.append("url")
-                node.excluded_llm_metadata_keys.append("url")
-        check_chunks(len(nodes), self.settings.max_document_chunks)
-        watch.lap("split")
-        nodes = embed_chunks(nodes, self.embed_model, self.settings.embed_batch_size, progress)
-        watch.lap("embed")
-        record = DocumentRecord(document_id, tenant_id, title or parsed.title, parsed.source_type, content_hash,
-                                len(nodes))
-        status = self.store.replace_document(record, nodes)
-        watch.lap("write")
-        log.info("ingested %s/%s: %d chunks, %s, %s", tenant_id, document_id, len(nodes), status, watch.timings)
-        return IngestResult(document_id, record.title, len(nodes), status, watch.timings)
+        stages = parse_with_previews(data, filename, max_chars) if data is not None \
+            else parse_text_with_previews(text, title, max_chars)
+        chunk_settings = dict(tenant_id=tenant_id, document_id=document_id, content_hash=content_hash,
+                              chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap)
+        records: list = []
+
+        def split(parsed, final: bool):
+            nodes = build_nodes(parsed.blocks, title=title or parsed.title, source_type=parsed.source_type,
+                                **chunk_settings)
+            if not final:  # a preview: what is worth embedding while later pages are read
+                return settled(nodes, parsed.blocks) if len(nodes) <= self.settings.max_document_chunks else []
+            if url:
+                for node in nodes:
+                    node.metadata["url"] = url
+                    node.excluded_embed_metadata_keys.append("url")
+                    node.excluded_llm_metadata_keys.append("url")
+            check_chunks(len(nodes), self.settings.max_document_chunks)
+            records.append(DocumentRecord(document_id, tenant_id, title or parsed.title, parsed.source_type,
+                                          content_hash, len(nodes)))
+            return nodes
+
+        outcome = run_pipeline(stages, split, self.embed_model, self.settings.embed_batch_size,
+                               lambda nodes: self.store.document_writer(records[-1]), progress)
+        log.info("ingested %s/%s: %d chunks (%d embedded), %s, %s", tenant_id, document_id, len(outcome.nodes),
+                 outcome.embedded, outcome.status, outcome.timings)
+        return IngestResult(document_id, records[-1].title, len(outcome.nodes), outcome.status, outcome.timings)
 
     def list_documents(self, tenant_id: str) -> List[DocumentInfo]:
         return [self._info(r) for r in self.store.list_documents(tenant_id)]

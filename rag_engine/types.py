@@ -13,7 +13,7 @@ class IngestResult:
     title: str
     chunk_count: int
     status: str  # "created" | "unchanged" | "replaced"
-    timings: dict = field(default_factory=dict, compare=False)  # seconds: parse / split / embed / write
+    timings: dict = field(default_factory=dict, compare=False)  # busy s: parse/split/embed/write (overlapping)
 
 
 @dataclass(frozen=True)

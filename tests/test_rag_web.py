@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import rag_engine.knowledge_base as knowledge_base_module
+import rag_engine.ingestion as ingestion_module
 from rag_engine.web import (
     SyncInProgressError,
     UnsafeURLError,
@@ -38,15 +38,15 @@ from tests.fakes.website import (  # noqa: F401  (site: fixture)
 
 @pytest.fixture
 def embeds(monkeypatch):
-    """How many chunks the knowledge base embedded (every ingest goes through embed_chunks)."""
+    """How many chunks the knowledge base embedded, per batch (every ingest embeds through embed_batch)."""
     counted = []
-    original = knowledge_base_module.embed_chunks
+    original = ingestion_module.embed_batch
 
-    def counting(nodes, *args, **kwargs):
-        counted.append(len(nodes))
-        return original(nodes, *args, **kwargs)
+    def counting(model, texts):
+        counted.append(len(texts))
+        return original(model, texts)
 
-    monkeypatch.setattr(knowledge_base_module, "embed_chunks", counting)
+    monkeypatch.setattr(ingestion_module, "embed_batch", counting)
     return counted
 
 

@@ -12,6 +12,7 @@ import io
 import re
 import statistics
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -32,33 +33,63 @@ class Line:
 
 
 def read_pdf(data: bytes) -> List[Block]:
-    from pypdf import PdfReader
+    pages = PdfPages(data)
+    return pages.blocks([pages.extract(index) for index in range(len(pages))])
+
+
+class PdfPages:
+    """A PDF read page by page (the costly part: pypdf's text visitor), so that a caller can work on
+    the first pages while later ones are read. Blocks need every page (running lines, the body size
+    and the heading sizes are document-wide), so ``blocks`` of a prefix is only a preview."""
+
+    def __init__(self, data: bytes):
+        from pypdf import PdfReader
+
+        with _corrupt_as_ingest_error():
+            self.reader = PdfReader(io.BytesIO(data))
+            if self.reader.is_encrypted:
+                try:
+                    if not self.reader.decrypt(""):  # many "encrypted" PDFs open with an empty password
+                        raise IngestError("encrypted", ENCRYPTED)
+                except IngestError:
+                    raise
+                except Exception:
+                    raise IngestError("encrypted", ENCRYPTED) from None
+            self.count = len(self.reader.pages)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def extract(self, index: int) -> List[Line]:
+        with _corrupt_as_ingest_error():
+            return _lines(self.reader.pages[index], index + 1)
+
+    @staticmethod
+    def blocks(pages: List[List[Line]], *, final: bool = True) -> List[Block]:
+        """The blocks of ``pages``; ``final``: these are all the pages (an empty result is an error)."""
+        blocks = _blocks(_drop_running_lines(pages))
+        if not blocks and final:
+            raise IngestError(
+                "no_text",
+                "This PDF has no extractable text (it may be a scanned image). Upload a PDF with a text layer, or paste the text.",
+            )
+        return blocks
+
+
+ENCRYPTED = "This PDF is password-protected. Remove the password and upload it again."
+
+
+@contextmanager
+def _corrupt_as_ingest_error():
     from pypdf.errors import PdfReadError
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):  # many "encrypted" PDFs open with an empty password
-                    raise IngestError("encrypted", "This PDF is password-protected. Remove the password and upload it again.")
-            except IngestError:
-                raise
-            except Exception:
-                raise IngestError("encrypted", "This PDF is password-protected. Remove the password and upload it again.") from None
-        pages = [_lines(page, number) for number, page in enumerate(reader.pages, start=1)]
+        yield
     except IngestError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError,
             ZeroDivisionError) as exc:
         raise IngestError("corrupt", "This PDF could not be read; it may be damaged. Try saving it again as PDF.") from exc
-    pages = _drop_running_lines(pages)
-    blocks = _blocks(pages)
-    if not blocks:
-        raise IngestError(
-            "no_text",
-            "This PDF has no extractable text (it may be a scanned image). Upload a PDF with a text layer, or paste the text.",
-        )
-    return blocks
 
 
 def _lines(page, number: int) -> List[Line]:

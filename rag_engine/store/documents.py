@@ -72,41 +72,18 @@ class DocumentWrites:
 
         Returns "created" or "replaced".
         """
-        from llama_index.core.schema import MetadataMode
-        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+        writer = self.document_writer(record)
+        try:
+            writer.add(nodes)
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
 
-        t = self.tables
-        params = scope(record.tenant_id, d=record.document_id)
-        rows = [
-            {
-                "node_id": node.node_id,
-                "text": node.get_content(metadata_mode=MetadataMode.NONE),
-                "metadata_": _chunk_metadata(node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
-                                             record),
-                "embedding": node.get_embedding(),
-            }
-            for node in nodes
-        ]
-        with self.engine.begin() as conn:
-            # Claim the document id (or lock our existing row) first: concurrent ingests of
-            # the same document run one after the other.
-            claimed = conn.execute(sa.text(
-                f"""INSERT INTO {t.documents} AS d (document_id, tenant_id, title, source_type, content_hash, chunk_count)
-                    VALUES (:d, :t, :title, :st, :h, :n)
-                    ON CONFLICT (document_id) DO UPDATE
-                      SET title = excluded.title, source_type = excluded.source_type,
-                          content_hash = excluded.content_hash, chunk_count = excluded.chunk_count, updated_at = now()
-                      WHERE d.tenant_id = excluded.tenant_id
-                    RETURNING (xmax = 0) AS inserted"""),
-                {**params, "title": record.title, "st": record.source_type, "h": record.content_hash,
-                 "n": len(rows)}).first()
-            if claimed is None:
-                raise DocumentIdConflictError(f"Document id {record.document_id!r} is already used by another tenant.")
-            delete_chunks(conn, t, record.tenant_id, record.document_id)
-            for start in range(0, len(rows), 500):
-                conn.execute(sa.insert(self.chunk_table), rows[start:start + 500])
-            index_document_text(conn, t, record.tenant_id, record.document_id)
-        return "created" if claimed.inserted else "replaced"
+    def document_writer(self, record: DocumentRecord) -> "DocumentWriter":
+        """A replacement of ``record``'s chunks written in parts (``add``) and made visible at once
+        (``commit``), so chunks can be written while later ones are still being embedded."""
+        return DocumentWriter(self.engine, self.tables, self.chunk_table, record)
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         t = self.tables
@@ -127,6 +104,78 @@ class DocumentWrites:
             conn.execute(sa.text(f"DELETE FROM {t.postings} WHERE {t.of_tenant(t.postings)}"), params)
             conn.execute(sa.text(f"DELETE FROM {t.chunks} WHERE {t.of_tenant(t.chunks)}"), params)
         return count
+
+
+class DocumentWriter:
+    """One document's replacement, in one transaction: the registry row is claimed (or our existing
+    row locked) and the old chunks deleted first; ``add`` inserts chunks; ``commit`` indexes their
+    text and commits. Until then queries see the old version; ``abort`` (or any failure) leaves it.
+    Use it from one thread at a time (it holds one connection)."""
+
+    def __init__(self, engine: sa.Engine, tables: Tables, chunk_table: sa.TableClause, record: DocumentRecord):
+        self.tables, self.chunk_table, self.record = tables, chunk_table, record
+        self.conn = engine.connect()
+        self.transaction = self.conn.begin()
+        self.written = 0
+        try:
+            self.inserted = self._claim()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _claim(self) -> bool:
+        t, record = self.tables, self.record
+        # Concurrent ingests of the same document run one after the other (the row lock).
+        claimed = self.conn.execute(sa.text(
+            f"""INSERT INTO {t.documents} AS d (document_id, tenant_id, title, source_type, content_hash, chunk_count)
+                VALUES (:d, :t, :title, :st, :h, :n)
+                ON CONFLICT (document_id) DO UPDATE
+                  SET title = excluded.title, source_type = excluded.source_type,
+                      content_hash = excluded.content_hash, chunk_count = excluded.chunk_count, updated_at = now()
+                  WHERE d.tenant_id = excluded.tenant_id
+                RETURNING (xmax = 0) AS inserted"""),
+            {**scope(record.tenant_id, d=record.document_id), "title": record.title, "st": record.source_type,
+             "h": record.content_hash, "n": record.chunk_count}).first()
+        if claimed is None:
+            raise DocumentIdConflictError(f"Document id {record.document_id!r} is already used by another tenant.")
+        delete_chunks(self.conn, t, record.tenant_id, record.document_id)
+        return bool(claimed.inserted)
+
+    def add(self, nodes: Sequence[Any]) -> None:
+        from llama_index.core.schema import MetadataMode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        rows = [
+            {
+                "node_id": node.node_id,
+                "text": node.get_content(metadata_mode=MetadataMode.NONE),
+                "metadata_": _chunk_metadata(node_to_metadata_dict(node, remove_text=True, flat_metadata=False),
+                                             self.record),
+                "embedding": node.get_embedding(),
+            }
+            for node in nodes
+        ]
+        for start in range(0, len(rows), 500):
+            self.conn.execute(sa.insert(self.chunk_table), rows[start:start + 500])
+        self.written += len(rows)
+
+    def commit(self) -> str:
+        """Index the chunks' text and commit; "created" or "replaced"."""
+        if self.written != self.record.chunk_count:  # the registry row already holds chunk_count
+            raise RagEngineError(f"{self.written} chunks written for a document of {self.record.chunk_count}")
+        try:
+            index_document_text(self.conn, self.tables, self.record.tenant_id, self.record.document_id)
+            self.transaction.commit()
+        finally:
+            self.conn.close()
+        return "created" if self.inserted else "replaced"
+
+    def abort(self) -> None:
+        try:
+            if self.transaction.is_active:
+                self.transaction.rollback()
+        finally:
+            self.conn.close()
 
 
 def _chunk_metadata(metadata: dict, record: DocumentRecord) -> dict:

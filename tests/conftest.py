@@ -164,6 +164,7 @@ def app(postgres_url, app_template_db, redis_conn, embed_model, tmp_path):
         "DATA_DIR": tmp_path, "UPLOAD_DIR": tmp_path / "uploads", "KNOWLEDGE_BASE": kb,
         "RATELIMIT_STORAGE_URI": "memory://", "WTF_CSRF_ENABLED": False, "API_RATE_LIMIT": "1000/minute",
         "PUBLIC_BASE_URL": "https://support.example.com",
+        "WORKER_NICE": 0,  # workers run in the test runner's own thread here: niced, the rest of the suite would crawl
     })
     set_app(app)
     yield app

@@ -52,10 +52,10 @@ def gunicorn_settings(**env) -> dict:
     return json.loads(run_python(code, **env))
 
 
-def test_gunicorn_runs_one_gthread_process_per_usable_core_unless_told():
+def test_gunicorn_runs_two_gthread_processes_per_usable_core_unless_told():
     settings = gunicorn_settings()
-    assert settings["worker_class"] == "gthread" and settings["threads"] == 8
-    assert settings["workers"] == len(os.sched_getaffinity(0))
+    assert settings["worker_class"] == "gthread" and settings["threads"] == 4
+    assert settings["workers"] == 2 * len(os.sched_getaffinity(0))
     assert settings["bind"] == "0.0.0.0:8000"
     told = gunicorn_settings(GUNICORN_WORKERS="3", GUNICORN_THREADS="16", GUNICORN_BIND="127.0.0.1:9000",
                              WEB_CONCURRENCY="7")  # the website import's setting: not gunicorn's here

@@ -39,15 +39,11 @@ OpenAI-compatible server: mechanics only, not a model's quality).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
-import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -455,22 +451,11 @@ def ingest_tenants(kb, tenants: Iterable[str], log=print) -> None:
         log(f"ingest {tenant}: {time.perf_counter() - started:.1f} s")
 
 
-@contextlib.contextmanager
 def benchmark_database():
     """``DATABASE_URL`` if set, else an embedded PostgreSQL in a temporary directory (removed after)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
-    from rag_engine.database import embedded_server, sqlalchemy_url
+    from rag_engine.testing import scratch_database
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-answers-"))
-    server = embedded_server(tmp / "pgdata")
-    try:
-        yield sqlalchemy_url(server.get_uri())
-    finally:
-        server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    return scratch_database("DATABASE_URL", prefix="bench-answers-")
 
 
 def run(kb, items: Sequence[Item], verbose_log=None) -> List[Result]:

@@ -12,7 +12,6 @@ times larger would see (the same proportion of each list read).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 from typing import Sequence

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
         """Settings from ``os.environ`` (or ``env``); every variable unset or blank keeps its default."""
-        return cls(**_Environment(cls, os.environ if env is None else env)())
+        return cls(**EnvironmentSource(cls, os.environ if env is None else env)())
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
@@ -165,8 +165,9 @@ class Settings(BaseSettings):
         return type(self)(**{**kept, **changes})
 
 
-class _Environment(EnvSettingsSource):
-    """``os.environ`` or a given mapping; values stripped, blank ones treated as unset."""
+class EnvironmentSource(EnvSettingsSource):
+    """``os.environ`` or a given mapping; values stripped, blank ones treated as unset (the app's
+    settings read their environment through it too)."""
 
     def __init__(self, settings_cls, environ: Mapping[str, str]):
         self._environ = environ

@@ -5,8 +5,13 @@ Not used by the engine itself; importing it loads nothing the engine does not al
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from typing import Iterable, Sequence
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
 
 from .store import ChunkStore, DocumentRecord
 from .tenants import validate_tenant
@@ -29,3 +34,22 @@ def bulk_insert_vectors(store: ChunkStore, tenant_id: str, document_id: str, tit
     content_hash = hashlib.sha256("\n\n".join(node.text for node in nodes).encode("utf-8")).hexdigest()
     store.replace_document(DocumentRecord(document_id, tenant_id, title, "text", content_hash, len(nodes)), nodes)
     return len(nodes)
+
+
+@contextlib.contextmanager
+def scratch_database(env_var: str, prefix: str = "pgscratch-") -> Iterator[str]:
+    """The SQLAlchemy URL in ``env_var`` if set, else an embedded PostgreSQL in a temporary directory
+    that is stopped and removed afterwards."""
+    url = os.environ.get(env_var)
+    if url:
+        yield url
+        return
+    from .database import embedded_server, sqlalchemy_url
+
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    server = embedded_server(base / "pgdata")
+    try:
+        yield sqlalchemy_url(server.get_uri())
+    finally:
+        server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)

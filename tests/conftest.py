@@ -21,17 +21,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from rag_engine.database import embedded_server, sqlalchemy_url
+    from rag_engine.testing import scratch_database
 
-    base = Path(tempfile.mkdtemp(prefix="pgtest-"))
-    server = embedded_server(base / "pgdata")
-    yield sqlalchemy_url(server.get_uri())
-    server.cleanup()
-    shutil.rmtree(base, ignore_errors=True)
+    with scratch_database("TEST_DATABASE_URL", prefix="pgtest-") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

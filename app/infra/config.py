@@ -14,7 +14,9 @@ from typing import Annotated, Mapping, Optional
 
 from limits import parse_many
 from pydantic import AfterValidator, Field, ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag_engine.settings import EnvironmentSource
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +83,8 @@ class AppSettings(BaseSettings):
         return (init_settings,)  # the environment comes through read_settings(), which may be given a mapping
 
 
-class _Environment(EnvSettingsSource):
-    """``os.environ`` or a given mapping; values stripped, blank ones treated as unset."""
-
-    def __init__(self, settings_cls, environ: Mapping[str, str]):
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str]:
-        return {name.lower(): value.strip() for name, value in self._environ.items()
-                if isinstance(value, str) and value.strip()}
-
-
 def read_settings(environ: Optional[Mapping[str, str]] = None) -> AppSettings:
-    source = _Environment(AppSettings, os.environ if environ is None else environ)
+    source = EnvironmentSource(AppSettings, os.environ if environ is None else environ)
     try:
         return AppSettings(**source())
     except ValidationError as err:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from sqlalchemy import event, select
 
 from app.infra.models import Company, Conversation, Message
+from tests.test_tenant_boundaries import update_company
 from tests.test_channel_whatsapp import (ACME_NUMBER, ACME_SID, ACME_TOKEN, CUSTOMER, acme,  # noqa: F401
                                          inbound, messages, post, twilio)
 
@@ -65,7 +66,7 @@ def test_a_redelivery_stays_within_its_budget_and_stores_nothing(app, client, ac
 
 def test_a_changed_auth_token_is_used_at_once(app, client, acme, twilio):  # noqa: F811
     post(client, inbound())  # the owner (and its old token) is cached now
-    set_company(app, acme, twilio_auth_token="rotated-token")
+    update_company(app, acme, twilio_auth_token="rotated-token")
     assert post(client, inbound(), token="rotated-token").status_code == 200
     assert post(client, inbound(), token=ACME_TOKEN).status_code == 403
     assert len(messages(app, role="customer")) == 2
@@ -97,16 +98,6 @@ def test_a_resolved_conversation_is_reopened_and_a_taken_over_one_is_not_answere
     run_jobs()
     assert len(twilio.sent) == 2 and len(messages(app, role="customer")) == 3
     assert conversation_status(app) == "handed_off"
-
-
-def set_company(app, company_id, **fields):
-    from app.infra.extensions import db
-
-    with app.app_context():
-        company = db.session.get(Company, company_id)
-        for name, value in fields.items():
-            setattr(company, name, value)
-        db.session.commit()
 
 
 def set_conversation(app, **fields):

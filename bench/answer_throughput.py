@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from bench.answers import benchmark_database, ingest_tenants, load_set, percentile
+from bench.answers import benchmark_database, ingest_tenants, load_set
+from bench.stats import percentile
 
 TABLE = "bench_throughput"
 TENANT = "contoso"

@@ -49,6 +49,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from bench.stats import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 CONTOSO_PDFS = ROOT / "../shared/data/contoso/pdfs"
@@ -291,15 +293,6 @@ def evaluate_item(kb, item: Item, top_k: int = TOP_K, catch: bool = False) -> Re
         duplicate=duplicated_sentences(answer.text) if answer.answered else None, text=answer.text,
         standalone=answer.question, sources=sources, retrieved=retrieved,
     )
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 def summarize(results: Sequence[Result]) -> dict:

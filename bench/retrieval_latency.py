@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
+
+from bench.stats import percentile
 
 SCIFACT = Path(__file__).resolve().parent.parent / "../shared/data/scifact"
 DIM = 384
@@ -200,13 +201,8 @@ def text_overlap(kb, tenants: Sequence[str], claims: Sequence[str], rng: random.
         deep.append(_overlap(pruned, full))
     return (f"identical top-10 {same}/{queries}, top-10 overlap {statistics.fmean(top10):.3f}, "
             f"top-{depth} overlap {statistics.fmean(deep):.3f} | p50/p95 ms pruned "
-            f"{statistics.median(pruned_ms):.1f}/{pct(pruned_ms, 0.95):.1f}, exhaustive "
-            f"{statistics.median(full_ms):.1f}/{pct(full_ms, 0.95):.1f}")
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+            f"{statistics.median(pruned_ms):.1f}/{percentile(pruned_ms, 95):.1f}, exhaustive "
+            f"{statistics.median(full_ms):.1f}/{percentile(full_ms, 95):.1f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,8 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 retriever.search(query, embedding)
                 store_only.append((time.perf_counter() - t0) * 1000)
-            print(f"{name:<32} {mode:<7} {statistics.median(total):>7.1f} {pct(total, 0.95):>7.1f} "
-                  f"{statistics.median(store_only):>10.1f} {pct(store_only, 0.95):>10.1f} "
+            print(f"{name:<32} {mode:<7} {statistics.median(total):>7.1f} {percentile(total, 95):>7.1f} "
+                  f"{statistics.median(store_only):>10.1f} {percentile(store_only, 95):>10.1f} "
                   f"{full:>6}/{args.queries}", flush=True)
     print("\nBM25 leg, pruned (text_search) against exhaustive (text_search_exhaustive), "
           f"k={s.candidates} as the hybrid's text leg:")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
@@ -24,15 +23,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench.load_client import Outcome, Target, offer, plan, require_loopback, warm_up
+from bench.stats import percentile
 
 MAX_MESSAGES, MAX_RATE = 20_000, 1_000  # bounds: this is a benchmark, not a flood
-
-
-def percentile(values, q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)  # nearest rank
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def ms(value: float) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench.load_client import Planned, Target, form, plan, require_loopback
-from bench.webhook_load import inversions, main, percentile
+from bench.stats import percentile
+from bench.webhook_load import inversions, main
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://127.9.9.9", "http://localhost:5000",

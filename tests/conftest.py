@@ -194,18 +194,25 @@ def make_company(app):
     return factory
 
 
-@pytest.fixture
-def run_jobs(app, redis_conn):
-    """Run every queued job to completion in this process (a real RQ SimpleWorker, burst mode)."""
+def burst_runner(app, redis_conn, queue_names):
+    """A function that runs the jobs queued on ``queue_names`` to completion in this process (a real RQ
+    SimpleWorker, burst mode)."""
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from app.infra.queues import QUEUE_NAMES, get_queue
+    from app.infra.queues import get_queue
 
     def run():
         with app.app_context():
-            queues = [get_queue(name, redis_conn) for name in QUEUE_NAMES]
-        worker = SimpleWorker(queues, connection=redis_conn, serializer=JSONSerializer)
-        worker.work(burst=True, logging_level="WARNING")
+            queues = [get_queue(name, redis_conn) for name in queue_names]
+        SimpleWorker(queues, connection=redis_conn, serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
 
     return run
+
+
+@pytest.fixture
+def run_jobs(app, redis_conn):
+    """Run every queued job (ingest, answer, outbound) to completion in this process."""
+    from app.infra.queues import QUEUE_NAMES
+
+    return burst_runner(app, redis_conn, QUEUE_NAMES)

@@ -16,6 +16,7 @@ import pytest
 from tests.browser_support import make_user, staff  # noqa: F401  (fixtures)
 from tests.fakes.website import LOCAL, Website, html_page, site  # noqa: F401  (site: fixture)
 from tests.test_workers import worker_env
+from tests.conftest import burst_runner
 
 
 @pytest.fixture
@@ -27,17 +28,9 @@ def local_web(app):
 @pytest.fixture
 def run_crawls(app, redis_conn):
     """Run the queued website syncs (the crawl queue) in this process."""
-    from rq import SimpleWorker
-    from rq.serializers import JSONSerializer
+    from app.infra.queues import CRAWL_QUEUES
 
-    from app.infra.queues import CRAWL_QUEUES, get_queue
-
-    def run():
-        with app.app_context():
-            queues = [get_queue(name, redis_conn) for name in CRAWL_QUEUES]
-        SimpleWorker(queues, connection=redis_conn, serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
-
-    return run
+    return burst_runner(app, redis_conn, CRAWL_QUEUES)
 
 
 def add(client, headers, url, mode="crawl", **extra):

@@ -38,7 +38,7 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
 
     from flask_sqlalchemy.session import Session
 
-    from rag_engine.database import sqlalchemy_url
+    from rag_engine.database import ping_when_idle, sqlalchemy_url
 
     from .infra import embedded, queues
     from .infra.extensions import csrf, db, limiter, login_manager, migrate
@@ -50,8 +50,7 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
         else:
             app.config["SQLALCHEMY_DATABASE_URI"] = embedded.PLACEHOLDER_URI
             app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-                "pool_pre_ping": True, "creator": embedded.postgres_creator(app.config["DATA_DIR"])})
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+                "creator": embedded.postgres_creator(app.config["DATA_DIR"])})
     redis_conn = app.config.get("REDIS_CONNECTION") or queues.connect(app.config["REDIS_URL"], app.config["DATA_DIR"])
     app.extensions["redis"] = redis_conn
     app.config.setdefault("RATELIMIT_STORAGE_URI", queues.limiter_storage_uri(app.config["REDIS_URL"], redis_conn))
@@ -65,6 +64,8 @@ def create_app(test_config: Optional[dict] = None) -> Flask:
         app.extensions["knowledge_base"] = app.config["KNOWLEDGE_BASE"]
 
     db.init_app(app)
+    with app.app_context():
+        ping_when_idle(db.engine)  # a request's first checkout pings only a connection idle for a while
     queues.listen(Session)  # jobs queued by services go out when the unit of work commits
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)

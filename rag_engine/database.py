@@ -97,7 +97,12 @@ PING_AFTER_IDLE_S = 10.0
 
 
 def create_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(url, pool_size=5, max_overflow=10)
+    return ping_when_idle(sa.create_engine(url, pool_size=5, max_overflow=10))
+
+
+def ping_when_idle(engine: sa.Engine) -> sa.Engine:
+    """Ping a pooled connection before use only when it sat idle PING_AFTER_IDLE_S (instead of
+    ``pool_pre_ping``'s ping at every checkout); the app's engine uses it too."""
 
     @sa.event.listens_for(engine, "checkin")
     def _idle_from_now(dbapi_connection, record) -> None:

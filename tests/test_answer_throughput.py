@@ -92,3 +92,18 @@ def test_an_idle_pooled_connection_is_pinged_and_a_dead_one_replaced(postgres_ur
         assert second != first
     finally:
         engine.dispose()
+
+
+def test_the_apps_engine_also_replaces_a_dead_idle_connection_without_pinging_every_checkout(app, postgres_url,
+                                                                                              monkeypatch):
+    from app.infra.extensions import db
+
+    with app.app_context():
+        assert not db.engine.pool._pre_ping
+        first = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        db.session.remove()  # back to the pool
+        with sa.create_engine(postgres_url).connect() as admin:
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)
+        second = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        assert second != first

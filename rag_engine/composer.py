@@ -1,22 +1,29 @@
 """The offline answer: the retrieved sentences that answer the question, composed to read well.
 
 Without a generative model the answer is made of the documents' own sentences, so the work
-is in choosing and arranging them: sentences scored against the question (embedding
-similarity with their section as context, shared words, the passage's rank, and for "how
-much / how long / when / how many" questions whether they hold such a value); repeated and
-near-repeated sentences (overlapping chunks of one page) dropped; a figure keeps its label
-(the heading it sits under); a list's intro brings its items as a Markdown list; up to about
-90 words. Each part is cited by the (document, page) it came from, numbered as cited.
+is in choosing and arranging them. Each sentence is ranked by a linear model over a few
+features (``FEATURES``): its embedding similarity to the question (with its section as
+context), the rarity-weighted share of the question's words it and its heading hold, the
+passage's rank and score, whether it holds the kind of value asked for ("how much / how long /
+when / how many"), and how much *new, specific* vocabulary it brings (documents written to
+reassure repeat the question's topic in sentences that say nothing: "We strive to provide the
+best coverage for X"; the sentence that answers names things the question didn't). The weights
+are fitted on the answer benchmark's train split (``python -m bench.fit_composer``). Then
+repeated and near-repeated sentences (overlapping chunks of one page) are dropped, a figure
+keeps its label (the heading it sits under), a list's intro brings its items as a Markdown list,
+and up to about 90 words are chosen by maximal marginal relevance. Each part is cited by the
+(document, page) it came from, numbered as cited.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -41,6 +48,13 @@ QUESTION_VALUE = [
 ]
 NUMBER = re.compile(r"\d")
 URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
+# What a sentence's rank is computed from (see ``sentence_features``), and the weights of the linear
+# model over them, fitted by `python -m bench.fit_composer` on the answer benchmark's train split
+# (listwise: a sentence holding a key fact ranked first; 5-fold cross-validated there).
+FEATURES = ("similarity", "coverage", "text_coverage", "value", "named_document", "passage_rank", "novelty",
+            "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage")
+SENTENCE_WEIGHTS = (7.117, 4.49, 2.611, 0.894, 0.621, 2.049, 4.409, 2.533, -0.695, -0.425, -0.569, -0.356, 0.545)
+Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
 LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
 
 
@@ -57,7 +71,8 @@ class Unit:
     items: List["Unit"] = field(default_factory=list)  # a list intro's items
     parent: Optional["Unit"] = None  # an item's intro ("PerksPlus covers … including:")
     vector: Optional[np.ndarray] = None
-    relevance: float = 0.0  # the score without the bonuses for rank, document and value (what the gate reads)
+    relevance: float = 0.0  # similarity + weighted shared words: what the gate reads (not the rank)
+    features: Optional[np.ndarray] = None
 
     @property
     def words(self) -> int:
@@ -159,31 +174,33 @@ class ExtractiveComposer:
     """Compose an answer of at most ``max_words`` words from the best sentences of ``hits``."""
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
-                 max_words: int = 90, max_parts: int = 4, keep_ratio: float = 0.7, overlap_weight: float = 0.6,
-                 value_bonus: float = 0.08, rank_bonus: float = 0.18, document_bonus: float = 0.1,
-                 redundancy: float = 0.3, embed_section: float = 1.0, max_units: int = 48, cache_size: int = 10000):
+                 max_words: int = 90, max_parts: int = 4, keep_margin: float = 3.5, overlap_weight: float = 0.6,
+                 rank_bonus: float = 0.18, redundancy: float = 3.0, embed_section: float = 1.0, max_units: int = 48,
+                 cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS):
         self.embed_model = embed_model
         # A chunk's lines come back answer after answer: each is split into sentences once.
         self.split_sentences = _remembered(split_sentences)
         self.max_words = max_words
         self.max_parts = max_parts
-        self.keep_ratio = keep_ratio
-        self.overlap_weight = overlap_weight
-        self.value_bonus = value_bonus
-        self.rank_bonus = rank_bonus
-        self.document_bonus = document_bonus
+        self.keep_margin = keep_margin  # a part scores within this of the best (in the model's log-odds)
+        self.overlap_weight = overlap_weight  # shared words in ``relevance`` and the cheap pre-selection
+        self.rank_bonus = rank_bonus  # the passage's rank in the cheap pre-selection
         self.redundancy = redundancy
         self.embed_section = embed_section  # a sentence is embedded with its heading ("Copays: $20 …")
         self.max_units = max_units
         self.cache_size = cache_size
+        self.sentence_weights = np.asarray(sentence_weights, dtype=np.float32)
         self._cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._lock = threading.Lock()
 
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
               wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None,
-              enough: Optional[Callable[[List[Unit], Unit], bool]] = None) -> List[Unit]:
+              enough: Optional[Callable[[List[Unit], Unit], bool]] = None,
+              rarity: Optional[Rarity] = None) -> List[Unit]:
         """Every usable unit of ``hits``, scored against the question, best first, repeats removed.
 
+        ``weights``: how much each stemmed word of the question weighs (its idf in the tenant);
+        ``rarity``: how rare words are in the tenant (without it, novelty reads as nil);
         ``enough(kept, next_unit)``: when it says so, the rest (all scored lower) is left out
         unchecked — the near-repeat test compares every pair, and callers read only the best."""
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
@@ -207,12 +224,29 @@ class ExtractiveComposer:
                  for u in units]
         vectors = self._embed(texts)
         similarity = vectors @ np.array(question_embedding, dtype=np.float32)
+        rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
+        top_passage = max((h.score for h in hits), default=0.0) or 1.0
         for unit, sim, vector, overlap in zip(units, similarity, vectors, overlaps):
             unit.vector = vector
-            value = self.value_bonus if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0
-            document = self.document_bonus if hits[unit.hit].document_id in named else 0.0
             unit.relevance = float(sim) + self.overlap_weight * overlap
-            unit.score = unit.relevance + value + document + self.rank_bonus / (unit.hit + 1)
+            text_words = stem_set(unit.text)
+            new = [rare[w] for w in text_words if w in rare]
+            unit.features = np.array([
+                float(sim),
+                overlap,
+                sum(w for word, w in weights.items() if word in text_words) / total,
+                1.0 if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0,
+                1.0 if hits[unit.hit].document_id in named else 0.0,
+                1.0 / (unit.hit + 1),
+                sum(new) / len(new) if new else 0.0,
+                min(sum(r > 0.5 for r in new), 8) / 8,
+                math.log(len(unit.text.split())),
+                1.0 if unit.kind == "item" else 0.0,
+                1.0 if unit.items else 0.0,
+                hits[unit.hit].score / top_passage,
+                1.0 if unit.line == 0 else 0.0,
+            ], dtype=np.float32)
+            unit.score = float(unit.features @ self.sentence_weights)
         ranked = sorted(units, key=lambda u: (-u.score, u.order))
         kept: List[Unit] = []
         signatures: List[frozenset] = []
@@ -225,6 +259,10 @@ class ExtractiveComposer:
             signatures.append(signature)
             kept.append(unit)
         return kept
+
+    def enough(self, kept: List[Unit], unit: Unit) -> bool:
+        """What ``compose`` reads: the best ten (the gate's) and every unit within ``keep_margin`` of the best."""
+        return len(kept) >= 10 and unit.score < kept[0].score - self.keep_margin
 
     def _embed(self, texts: List[str]) -> np.ndarray:
         """Sentence embeddings, remembered: popular passages come back in question after question."""
@@ -246,13 +284,13 @@ class ExtractiveComposer:
         return _usable_text(unit.kind, unit.text)
 
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
-                value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None) -> Composition:
+                value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None,
+                rarity: Optional[Rarity] = None, asks: Sequence[Tuple[str, Sequence[float]]] = ()) -> Composition:
         """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones;
-        ``weights``: how much each (stemmed) word of the question weighs (its idf in the tenant)."""
+        ``weights`` and ``rarity``: as for ``score``; ``asks``: the (text, embedding) of each ask of a
+        compound question ("How does X work, and what does Y cost?"): each gets its best sentence first."""
         wanted = value_kinds(value_question or question)
-        # Read below: the best ten (the gate's) and every unit within keep_ratio of the best (MMR's candidates).
-        ranked = self.score(question, question_embedding, hits, wanted, weights,
-                            enough=lambda kept, unit: len(kept) >= 10 and unit.score < self.keep_ratio * kept[0].score)
+        ranked = self.score(question, question_embedding, hits, wanted, weights, enough=self.enough, rarity=rarity)
         if not ranked:
             return Composition("", [], -1.0)
         top = ranked[:10]
@@ -261,9 +299,11 @@ class ExtractiveComposer:
         used_ids = set()
         words = 0
         # Maximal marginal relevance: each further part must add something the chosen ones don't say.
-        candidates = [u for u in ranked if u.score >= self.keep_ratio * best or u is ranked[0]]
+        candidates = [u for u in ranked if u.score >= best - self.keep_margin]
+        firsts = [self._ask_scores(ranked, text, embedding, weights) for text, embedding in asks]
         while candidates and len(chosen) < self.max_parts and words < self.max_words:
-            unit = max(candidates, key=lambda u: u.score - self.redundancy * max(
+            relevance = firsts.pop(0) if firsts else {id(u): u.score for u in candidates}
+            unit = max(candidates, key=lambda u: relevance.get(id(u), -math.inf) - self.redundancy * max(
                 (float(u.vector @ c.vector) for c in chosen if c.vector is not None), default=0.0))
             candidates.remove(unit)
             if id(unit) in used_ids:
@@ -282,12 +322,30 @@ class ExtractiveComposer:
             chosen.append(unit)
             used_ids.add(id(unit))
             words += unit.words
-        if len(chosen) > 1 and not wanted:
+        if len(chosen) > 1 and not wanted and not asks:
             # Without a value asked for, parts of one passage read best in the document's order.
             first = chosen[0]
             rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
             chosen = [first] + rest
         return self._render(chosen, hits, best, top)
+
+    def _ask_scores(self, units: Sequence[Unit], text: str, embedding: Sequence[float],
+                    weights: Optional[Dict[str, float]]) -> Dict[int, float]:
+        """Each unit's score for one ask of a compound question: its similarity and shared words
+        counted against the ask instead of the whole question."""
+        asked = stem_set(text)
+        ask_weights = {w: v for w, v in (weights or {w: 1.0 for w in asked}).items() if w in asked} or \
+            {w: 1.0 for w in asked}
+        total = sum(ask_weights.values()) or 1.0
+        vector = np.asarray(embedding, dtype=np.float32)
+        scores = {}
+        for unit in units:
+            features = unit.features.copy()
+            features[0] = float(unit.vector @ vector)
+            features[1] = sum(v for w, v in ask_weights.items() if w in stem_set(unit.section) | stem_set(unit.text)) / total
+            features[2] = sum(v for w, v in ask_weights.items() if w in stem_set(unit.text)) / total
+            scores[id(unit)] = float(features @ self.sentence_weights)
+        return scores
 
     def _render(self, chosen: List[Unit], hits: Sequence[Hit], best: float, top: List[Unit]) -> Composition:
         numbers: Dict[Tuple[str, Optional[int]], int] = {}

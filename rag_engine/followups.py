@@ -105,6 +105,30 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
     return searches, standalone
 
 
+# "How does X work, and what does Y cost?": two asks in one message, each needing its own passage.
+COMPOUND = re.compile(r"(?:,\s*|\s+)and\s+(?=(?:what|how|which|when|where|who|why|is|are|does|do|can|should|will)\b)"
+                      r"|(?<=\?)\s+(?=\S)", re.I)
+NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+|\b[A-Z][a-z]*[A-Z][\w]*")
+
+
+def split_compound(question: str) -> List[str]:
+    """The asks of a compound question, each readable alone ([] when there is one ask).
+
+    A later part usually leaves its subject to the first ("… and what are the copays for
+    specialists?"): the names the first part uses ("Northwind Health Plus") are added to it.
+    """
+    pieces = [p.strip(" ,;") for p in COMPOUND.split(question.strip()) if p and p.strip(" ,;")]
+    pieces = [p for p in pieces if len(WORD.findall(p)) >= 4]
+    if len(pieces) < 2:
+        return []
+    names = [m.group(0) for m in NAME.finditer(pieces[0]) if m.group(0).split()[0].lower() not in STOP]
+    parts = [pieces[0]]
+    for piece in pieces[1:3]:
+        missing = [n for n in dict.fromkeys(names) if n.lower() not in piece.lower()]
+        parts.append(f"{piece} {' '.join(missing)}".strip())
+    return parts
+
+
 def _first_words(text: str, limit: int) -> str:
     text = re.sub(r"\[\d+\]", " ", text)
     return " ".join(text.split()[:limit])

@@ -19,7 +19,7 @@ from .answering import (
 from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
-from .followups import Search, core_question, plan_searches
+from .followups import Search, core_question, plan_searches, split_compound
 from .gate import (
     LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, spellings, value_found,
 )
@@ -27,6 +27,7 @@ from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes, settled
 from .ingestion import ProgressCallback, run_pipeline
 from .llms import build_llm
+from .rarity import WordRarity
 from .readers import parse_text_with_previews, parse_with_previews
 from .readers.limits import check_chunks
 from .retrieval import CrossEncoderReranker, HybridRetriever, RetrievalResult
@@ -73,6 +74,7 @@ class KnowledgeBase:
         self.store.setup()
         self.reranker = CrossEncoderReranker(self.settings.reranker_model) if self.settings.reranker_model else None
         self.composer = ExtractiveComposer(self.embed_model, split_sentences)
+        self.rarity = WordRarity(self.store.lexeme_frequencies)
         self._legs_pool: Optional[ThreadPoolExecutor] = None
         self._legs_lock = threading.Lock()
         self.synthesizer = LLMSynthesizer(self.llm) if self.llm is not None else None
@@ -233,12 +235,16 @@ class KnowledgeBase:
             searches = [Search(standalone, 1.0)]
         else:
             searches, standalone = plan_searches(turns, question)
+        asks = split_compound(standalone)  # each ask of "How does X work, and what does Y cost?" is searched too
+        searches = searches + [Search(ask, 0.5) for ask in asks if ask != standalone]
         # The term statistics need no embedding: PostgreSQL counts them while the searches run.
         statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
-        hits, similarity, agreement, embedding = self._search_all(tenant_id, searches, standalone)
+        hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
         n, lexemes = statistics.result()
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
-        composition = self.composer.compose(standalone, embedding, hits, value_question=question, weights=weights) \
+        composition = self.composer.compose(standalone, embeddings[standalone], hits, value_question=question,
+                                            weights=weights, rarity=self.rarity.of_tenant(tenant_id, n),
+                                            asks=[(ask, embeddings[ask]) for ask in asks]) \
             if hits else Composition("", [], -1.0)
         spelled = spellings(lexemes, hits)
         coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits, spelled)
@@ -251,7 +257,8 @@ class KnowledgeBase:
         return Prepared(turns, standalone, hits, signals, answerable, composition)
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
-        """Run each search, fuse their hits by weight; signals come from the standalone question's search."""
+        """Run each search, fuse their hits by weight; signals come from the standalone question's search.
+        Also returns each search's query embedding (the standalone question's under its text)."""
         retriever = self.retriever(tenant_id, top_k=self.settings.max_context_chunks)
         # Each search's legs run in PostgreSQL side by side: the full-text ones while the model embeds
         # the searches, the vector ones as soon as their embedding is known (the same hits, sooner).
@@ -261,19 +268,21 @@ class KnowledgeBase:
         vector_legs = [self._legs.submit(retriever.vector_leg, s.query, e) for s, e in zip(searches, embeddings)]
         scores: dict = {}
         by_id: dict = {}
-        similarity, agreement, standalone_embedding = -1.0, 0.0, embeddings[0]
+        similarity, agreement = -1.0, 0.0
+        by_query = {standalone: embeddings[0]}
         total = sum(s.weight for s in searches) or 1.0
         for search, embedding, vector_leg, text_leg in zip(searches, embeddings, vector_legs, text_legs):
             result: RetrievalResult = retriever.search(search.query, embedding,
                                                        legs=(vector_leg.result(), text_leg.result()))
+            by_query.setdefault(search.query, embedding)
             if search.query == standalone:
-                similarity, agreement, standalone_embedding = result.best_similarity, result.agreement, embedding
+                similarity, agreement, by_query[standalone] = result.best_similarity, result.agreement, embedding
             for hit in result.hits:
                 scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + search.weight * hit.score / total
                 by_id.setdefault(hit.chunk_id, hit)
         ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
         hits = [by_id[c] for c in ordered[: self.settings.max_context_chunks]]
-        return hits, similarity, agreement, standalone_embedding
+        return hits, similarity, agreement, by_query
 
     def _answerable(self, signals: Signals) -> bool:
         if self.settings.min_score is not None:  # an operator's explicit threshold wins

@@ -73,10 +73,9 @@ def test_the_near_repeat_cut_off_keeps_what_compose_reads(acme):
     composition = composer.compose(question, embedding, hits)
     assert [u.text for u in composition.ranked] == [u.text for u in full[:10]]
     best = full[0].score
-    cut = composer.score(question, embedding, hits,
-                         enough=lambda kept, unit: len(kept) >= 10 and unit.score < composer.keep_ratio * best)
+    cut = composer.score(question, embedding, hits, enough=composer.enough)
     assert [u.text for u in cut] == [u.text for u in full[:len(cut)]]
-    assert all(u.score < composer.keep_ratio * best for u in full[len(cut):])
+    assert all(u.score < best - composer.keep_margin for u in full[len(cut):])
 
 
 def test_an_idle_pooled_connection_is_pinged_and_a_dead_one_replaced(postgres_url, monkeypatch):

@@ -228,3 +228,19 @@ class ChunkSearch:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(sql), scope(tenant_id, query=query, cap=int(cap))).all()
         return self.tenant_chunk_count(tenant_id), {r.lexeme: int(r.df) for r in rows}
+
+    def lexeme_frequencies(self, tenant_id: str, lexemes: Sequence[str], cap: int = 1000) -> dict[str, int]:
+        """{lexeme: chunks of the tenant holding it} for already-stemmed ``lexemes``, counted up to ``cap``
+        as in ``term_statistics`` (how specific a passage's words are, for the offline composer)."""
+        if not lexemes:
+            return {}
+        t = self.tables
+        sql = f"""
+            SELECT q.lexeme,
+                   (SELECT count(*) FROM (SELECT 1 FROM {t.postings} p
+                                          WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
+                                          LIMIT :cap) hits) AS df
+            FROM unnest(CAST(:lexemes AS text[])) AS q(lexeme)"""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), scope(tenant_id, lexemes=list(lexemes), cap=int(cap))).all()
+        return {r.lexeme: int(r.df) for r in rows}

@@ -1,6 +1,6 @@
 """Fit the offline composer's sentence ranking (``SENTENCE_WEIGHTS``) on the answer benchmark's TRAIN split.
 
-    python -m bench.fit_composer [--l2 0.01] [--folds 5]
+    python -m bench.fit_composer [--l2 0.03] [--folds 5]
 
 For every answerable train item (Contoso questions, conversations, the demo company's items) it
 prepares the answer exactly as ``KnowledgeBase._prepare`` does, scores every candidate sentence
@@ -79,7 +79,7 @@ def ranking_quality(questions: Sequence[Question], weights_for) -> Tuple[int, in
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--l2", type=float, default=0.01)
+    parser.add_argument("--l2", type=float, default=0.03)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--sets", default="contoso,conversations,demo")
     args = parser.parse_args(argv)

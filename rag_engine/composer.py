@@ -53,7 +53,7 @@ URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$
 # (listwise: a sentence holding a key fact ranked first; 5-fold cross-validated there).
 FEATURES = ("similarity", "coverage", "text_coverage", "value", "named_document", "passage_rank", "novelty",
             "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage")
-SENTENCE_WEIGHTS = (7.117, 4.49, 2.611, 0.894, 0.621, 2.049, 4.409, 2.533, -0.695, -0.425, -0.569, -0.356, 0.545)
+SENTENCE_WEIGHTS = (7.560, 4.492, 2.333, 1.212, 0.483, 1.654, 5.489, 1.176, -0.495, -0.225, -0.098, -1.009, 0.713)
 Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
 LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
 
@@ -174,8 +174,8 @@ class ExtractiveComposer:
     """Compose an answer of at most ``max_words`` words from the best sentences of ``hits``."""
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
-                 max_words: int = 90, max_parts: int = 4, keep_margin: float = 3.5, overlap_weight: float = 0.6,
-                 rank_bonus: float = 0.18, redundancy: float = 3.0, embed_section: float = 1.0, max_units: int = 48,
+                 max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
+                 rank_bonus: float = 0.18, redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 48,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS):
         self.embed_model = embed_model
         # A chunk's lines come back answer after answer: each is split into sentences once.

@@ -32,6 +32,7 @@ from .readers import parse_text_with_previews, parse_with_previews
 from .readers.limits import check_chunks
 from .retrieval import CrossEncoderReranker, HybridRetriever, RetrievalResult
 from .settings import Settings
+from .spelling import corrections, respell
 from .store import ChunkStore, DocumentRecord
 from .tenants import validate_tenant
 from .types import Answer, DocumentInfo, Hit, IngestResult
@@ -241,6 +242,14 @@ class KnowledgeBase:
         statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
         hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
         n, lexemes = statistics.result()
+        fixes = corrections(lexemes, hits, standalone)
+        if fixes:  # a typo ("hearin"), spelled as the passages found spell it: searched again
+            question, standalone = respell(question, fixes), respell(standalone, fixes)
+            searches = [Search(respell(s.query, fixes), s.weight) for s in searches]
+            asks = [respell(ask, fixes) for ask in asks]
+            statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
+            hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
+            n, lexemes = statistics.result()
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
         composition = self.composer.compose(standalone, embeddings[standalone], hits, value_question=question,
                                             weights=weights, rarity=self.rarity.of_tenant(tenant_id, n),

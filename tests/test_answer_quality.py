@@ -132,3 +132,24 @@ def test_llm_path_condenses_the_follow_up_cites_its_sources_and_detects_the_fall
     assert answer.text == "Sorry, I can't help with that one, a colleague will get back to you."
     assert not answer.answered and answer.sources == []
     kb.close()
+
+
+def test_a_misspelled_question_is_searched_as_the_documents_spell_it(contoso_kb):
+    spelled = contoso_kb.answer(TENANT, "What types of rehabilitation therapy does Northwind Standard cover?")
+    typo = contoso_kb.answer(TENANT, "What typs of rehabilitaton therapie does Northwind Standard cover?")
+
+    assert typo.answered and "rehabilitation" in typo.question  # the standalone question, respelled
+    assert ("Northwind_Standard_Benefits_Details.pdf", 48) in where(typo)
+    assert where(typo)[0] == where(spelled)[0] and "speech therapy" in typo.text, typo.text
+
+
+def test_each_ask_of_a_compound_question_gets_its_answer(contoso_kb):
+    question = ("What types of rehabilitation therapy does Northwind Standard cover, and what is the role of "
+                "the Independent Review Organization in the appeals process?")
+    answer = contoso_kb.answer(TENANT, question)
+
+    assert answer.answered, answer.text
+    pages = where(answer)
+    assert ("Northwind_Standard_Benefits_Details.pdf", 48) in pages and \
+        ("Northwind_Standard_Benefits_Details.pdf", 83) in pages, f"{pages}: {answer.text}"
+    assert "speech therapy" in answer.text and re.search(r"final and binding|final step", answer.text), answer.text

@@ -1,0 +1,36 @@
+"""How a question is read before it is searched: compound questions split into their asks,
+typos respelled as the tenant's passages spell the words (and English words left alone)."""
+
+from __future__ import annotations
+
+from rag_engine.followups import split_compound
+from rag_engine.spelling import corrections, respell
+from rag_engine.types import Hit
+
+
+def hit(text: str, section: str = "") -> Hit:
+    return Hit(chunk_id="c1", document_id="d1", title="Benefits.pdf", text=text, score=1.0, section=section)
+
+
+def test_a_compound_question_splits_into_asks_that_keep_the_subject():
+    asks = split_compound("How can I coordinate benefits under Northwind Health Plus when using an in-network "
+                          "provider, and what are the typical copayments for specialist visits?")
+    assert asks == ["How can I coordinate benefits under Northwind Health Plus when using an in-network provider",
+                    "what are the typical copayments for specialist visits? Northwind Health Plus"]
+    assert split_compound("What is the deductible and how much is the copay for specialists?") == \
+        ["What is the deductible", "how much is the copay for specialists?"]
+
+
+def test_a_single_ask_is_not_split():
+    assert split_compound("Does Northwind Standard cover hearing aids and cochlear implants?") == []
+    assert split_compound("What is PerksPlus? How much?") == []  # the second part is no question of its own
+
+
+def test_a_typo_is_respelled_from_the_passages_but_an_english_word_is_not():
+    hits = [hit("The plan covers hearing tests and hearing aids. Every sale is final.", section="Hearing Care")]
+    fixes = corrections({"hearin": 0, "aid": 3}, hits, "Are hearin aids covered?")
+    assert fixes == {"hearin": "hearing"}
+    assert respell("Are hearin aids covered?", fixes) == "Are hearing aids covered?"
+    # "scale" is no typo of "sale": an English word the documents don't use stays as asked (the gate decides)
+    assert corrections({"rate": 0, "scale": 0}, hits, "What rating scale is used?") == {}
+    assert corrections({"hear": 2}, hits, "Are hearing aids covered?") == {}  # nothing unknown: no lookup at all

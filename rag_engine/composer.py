@@ -47,6 +47,8 @@ QUESTION_VALUE = [
     (re.compile(r"\bhow\s+many\b|\bnumber\s+of\b|\blimit\b", re.I), "count"),
 ]
 NUMBER = re.compile(r"\d")
+LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such|also|additionally|in addition|however|"
+                        r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise)\b", re.I)
 URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
 # What a sentence's rank is computed from (see ``sentence_features``), and the weights of the linear
 # model over them, fitted by `python -m bench.fit_composer` on the answer benchmark's train split
@@ -327,7 +329,7 @@ class ExtractiveComposer:
             first = chosen[0]
             rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
             chosen = [first] + rest
-        return self._render(chosen, hits, best, top)
+        return self._render(_opening_first(chosen), hits, best, top)
 
     def _ask_scores(self, units: Sequence[Unit], text: str, embedding: Sequence[float],
                     weights: Optional[Dict[str, float]]) -> Dict[int, float]:
@@ -384,6 +386,15 @@ class ExtractiveComposer:
             paragraphs.append("\n".join(loose_items))
         text = _join_paragraphs(paragraphs)
         return Composition(text, sources, max(u.relevance for u in top), top)
+
+
+def _opening_first(chosen: List[Unit]) -> List[Unit]:
+    """An answer does not open on a sentence that leans on one before it ("This includes …",
+    "Additionally, …"): the first part that stands alone goes first, the rest keep their order."""
+    if not chosen or not LEANS_BACK.match(chosen[0].text):
+        return chosen
+    standalone = next((u for u in chosen if not LEANS_BACK.match(u.text)), None)
+    return chosen if standalone is None else [standalone] + [u for u in chosen if u is not standalone]
 
 
 def _join_paragraphs(paragraphs: List[str]) -> str:

@@ -23,6 +23,9 @@ CORRECTION = re.compile(
     r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+(?:mean|meant)|i\s+was\s+asking\s+about|"
     r"i'?m\s+asking\s+about|not\s+that[,;]?\s+(?:i\s+mean\s+)?)\s*(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
 ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?P<subject>.+?)[?.!]*\s*$", re.I)
+# "and the Plus plan?", "or Northwind Standard?": a name alone, asked about instead of the one before.
+NAMED_ELLIPSIS = re.compile(r"^\s*(?i:and|or|but)\s+(?i:(?:for|with|in|under|on)\s+)?(?i:the\s+)?"
+                            r"(?P<subject>[A-Z][\w’'-]*(?:\s+[\w’'-]+){0,3}?)\s*[?.!]*\s*$")
 STOP = set("a an the of to in on at for from by with about as is are was were be do does did i you me my your "
            "our we it its and or but what which who how when where why can could would should will please".split())
 
@@ -85,7 +88,7 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
     previous = users[-1]
     if not is_self_contained(previous) and len(users) > 1:
         previous = f"{users[-2]} {previous}"  # the previous turn was itself a follow-up
-    correction = CORRECTION.match(question) or ELLIPSIS.match(question)
+    correction = CORRECTION.match(question) or ELLIPSIS.match(question) or NAMED_ELLIPSIS.match(question)
     if correction:
         subject = correction.group("subject").strip()
         if subject[:1].isupper():  # a name replaces the name asked about before

@@ -21,7 +21,8 @@ from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import Search, core_question, plan_searches, split_compound
 from .gate import (
-    LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, sentence_coverage, spellings, value_found,
+    LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
+    value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes, settled
@@ -261,7 +262,9 @@ class KnowledgeBase:
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
                           0.0 if standalone == question else 1.0,
-                          0.0 if exact_value_missing(question, sentences) else 1.0)
+                          0.0 if exact_value_missing(question, sentences) or not person_named(question, [
+                              (f"{hits[u.hit].title} {u.section}", f"{u.text} {' '.join(i.text for i in u.items)}")
+                              for u in composition.ranked[:5]]) else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         return Prepared(turns, standalone, hits, signals, answerable, composition)
 

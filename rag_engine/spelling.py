@@ -11,29 +11,12 @@ question without an unknown word costs nothing more.
 from __future__ import annotations
 
 import re
-import threading
-from functools import lru_cache
 from typing import Dict, Sequence
 
+from .english import is_english_word
 from .gate import spellings
 from .text import WORD, STOPWORDS, stem
 from .types import Hit
-
-
-_lock = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _dictionary():
-    from spellchecker import SpellChecker  # its English word frequencies load once (~0.15 s)
-
-    return SpellChecker(distance=1)
-
-
-@lru_cache(maxsize=20000)
-def is_english_word(word: str) -> bool:
-    with _lock:  # the checker is not documented as thread-safe
-        return bool(_dictionary().known([word.lower()]))
 
 
 def corrections(lexemes: Dict[str, int], hits: Sequence[Hit], question: str) -> Dict[str, str]:

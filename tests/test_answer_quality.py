@@ -23,7 +23,7 @@ CONTOSO_PDFS = FIXTURES / "contoso"  # copies of ../shared/data/contoso/pdfs, so
 PDFS = ("PerksPlus.pdf", "Benefit_Options.pdf", "employee_handbook.pdf", "Northwind_Standard_Benefits_Details.pdf")
 
 ANSWERABLE = ["contoso-02", "contoso-08", "contoso-12", "contoso-14"]  # Northwind Standard questions
-UNANSWERABLE = ["unans-01", "unans-14", "unans-26", "unans-30"]  # CEO phone, Wi-Fi, PerksPlus deadline, notice
+UNANSWERABLE = ["unans-01", "unans-10", "unans-14", "unans-26", "unans-30"]  # CEO phone, Privacy Officer's name, Wi-Fi, PerksPlus deadline, notice
 # pronoun (PerksPlus → $1000), ellipsis, correction ("I mean …"), clarification ("is that per year?")
 CONVERSATIONS = ["conv-01", "conv-20", "conv-28", "conv-38"]
 

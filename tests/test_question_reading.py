@@ -4,6 +4,7 @@ typos respelled as the tenant's passages spell the words (and English words left
 from __future__ import annotations
 
 from rag_engine.followups import split_compound
+from rag_engine.gate import person_named
 from rag_engine.spelling import corrections, respell
 from rag_engine.types import Hit
 
@@ -34,3 +35,13 @@ def test_a_typo_is_respelled_from_the_passages_but_an_english_word_is_not():
     # "scale" is no typo of "sale": an English word the documents don't use stays as asked (the gate decides)
     assert corrections({"rate": 0, "scale": 0}, hits, "What rating scale is used?") == {}
     assert corrections({"hear": 2}, hits, "Are hearing aids covered?") == {}  # nothing unknown: no lookup at all
+
+
+def test_a_persons_name_is_told_from_a_role_and_the_company():
+    asked = "Who is the current CEO of Contoso Electronics?"
+    role = ("Contoso Electronics › Role Library › Chief Executive Officer",
+            "Objective: The Chief Executive Officer (CEO) will provide strategic direction to Contoso Electronics.")
+    named = ("Contoso Electronics › About us", "Our CEO, Maria Okafor, founded the company in 2004.")
+    assert person_named(asked, [role]) == 0.0
+    assert person_named(asked, [role, named]) == 1.0
+    assert person_named("Who is eligible for PerksPlus?", [role]) == 1.0  # no name asked for

@@ -252,8 +252,9 @@ class KnowledgeBase:
             hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
             n, lexemes = statistics.result()
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
+        rarity = self.rarity.of_tenant(tenant_id, n)
         composition = self.composer.compose(standalone, embeddings[standalone], hits, value_question=question,
-                                            weights=weights, rarity=self.rarity.of_tenant(tenant_id, n),
+                                            weights=weights, rarity=rarity,
                                             asks=[(ask, embeddings[ask]) for ask in asks]) \
             if hits else Composition("", [], -1.0)
         spelled = spellings(lexemes, hits)
@@ -264,9 +265,14 @@ class KnowledgeBase:
                           0.0 if standalone == question else 1.0,
                           0.0 if exact_value_missing(question, sentences) or not person_named(question, [
                               (f"{hits[u.hit].title} {u.section}", f"{u.text} {' '.join(i.text for i in u.items)}")
-                              for u in composition.ranked[:5]]) else 1.0)
+                              for u in composition.ranked[:5]], self._common_word(tenant_id, n)) else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         return Prepared(turns, standalone, hits, signals, answerable, composition)
+
+    def _common_word(self, tenant_id: str, chunk_count: int):
+        """stem -> whether the tenant uses it everywhere (in more than 2 % of its chunks, and more than 3)."""
+        limit = max(3, 0.02 * chunk_count)
+        return lambda lexeme: self.rarity.counts(tenant_id, [lexeme]).get(lexeme, 0) > limit
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
         """Run each search, fuse their hits by weight; signals come from the standalone question's search.

@@ -45,3 +45,12 @@ def test_a_persons_name_is_told_from_a_role_and_the_company():
     assert person_named(asked, [role]) == 0.0
     assert person_named(asked, [role, named]) == 1.0
     assert person_named("Who is eligible for PerksPlus?", [role]) == 1.0  # no name asked for
+
+
+def test_the_tenants_everyday_capitalised_words_are_no_name():
+    asked = "What is the name of the Vice President of Human Resources?"
+    passage = ("Role Library › Vice President of Human Resources",
+               "Requires a Bachelor's Degree; reports to Contoso Electronics' board.")
+    assert person_named(asked, [passage]) == 1.0  # without the tenant's counts these look like names
+    everyday = {"bachelor", "contoso", "electron", "degre"}
+    assert person_named(asked, [passage], common_word=lambda lexeme: lexeme in everyday) == 0.0

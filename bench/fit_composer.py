@@ -34,13 +34,9 @@ def candidates_of(kb, items) -> List[Question]:
         prepared = kb._prepare(item.tenant, item.question, list(item.history) or None)
         if not prepared.hits:
             continue
-        n, lexemes = kb.store.term_statistics(item.tenant, prepared.standalone)
-        from rag_engine.gate import idf
-
-        weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
         embedding = kb.embed_model.get_query_embedding(prepared.standalone)
-        units = kb.composer.score(prepared.standalone, embedding, prepared.hits, value_kinds(item.question), weights,
-                                  rarity=kb.rarity.of_tenant(item.tenant, n))
+        units = kb.composer.score(prepared.standalone, embedding, prepared.hits, value_kinds(item.question),
+                                  prepared.weights, rarity=kb.rarity.of_tenant(item.tenant, prepared.chunk_count))
         labels = [any(f.found_in(u.text + " " + " ".join(i.text for i in u.items)) for f in item.facts) for u in units]
         if any(labels):
             questions.append((item.id, np.stack([u.features for u in units]).astype(float), np.array(labels, float)))

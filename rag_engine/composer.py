@@ -55,7 +55,7 @@ URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$
 # (listwise: a sentence holding a key fact ranked first; 5-fold cross-validated there).
 FEATURES = ("similarity", "coverage", "text_coverage", "value", "named_document", "passage_rank", "novelty",
             "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage")
-SENTENCE_WEIGHTS = (7.560, 4.492, 2.333, 1.212, 0.483, 1.654, 5.489, 1.176, -0.495, -0.225, -0.098, -1.009, 0.713)
+SENTENCE_WEIGHTS = (7.057, 4.201, 2.846, 1.282, 0.282, 1.535, 5.489, 1.220, -0.572, -0.156, -0.057, -0.094, 0.819)
 Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
 LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
 

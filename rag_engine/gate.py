@@ -204,5 +204,5 @@ class AnswerabilityGate:
 
 # Fitted by `python -m bench.calibrate_gate` on the train split (answering >= 94% of the answerable
 # train items); order as in Signals. Train: 47/50 answered, 19/24 declined (+9 by the veto).
-LOCAL_GATE = AnswerabilityGate(weights=(1.868, 0.588, 0.142, -0.488, 0.449, 2.416, 0.870, -0.357, 1.171),
-                              bias=-4.106, threshold=0.415)
+LOCAL_GATE = AnswerabilityGate(weights=(1.965, 0.258, -0.193, -0.634, 0.611, 2.259, 0.492, -0.459, 1.161),
+                              bias=-3.512, threshold=0.397)

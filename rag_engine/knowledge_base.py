@@ -36,6 +36,7 @@ from .settings import Settings
 from .spelling import corrections, respell
 from .store import ChunkStore, DocumentRecord
 from .tenants import validate_tenant
+from .text import topic_lexemes
 from .types import Answer, DocumentInfo, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,7 @@ class KnowledgeBase:
         statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
         hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
         n, lexemes = statistics.result()
+        lexemes = topic_lexemes(lexemes)
         fixes = corrections(lexemes, hits, standalone)
         if fixes:  # a typo ("hearin"), spelled as the passages found spell it: searched again
             question, standalone = respell(question, fixes), respell(standalone, fixes)
@@ -251,6 +253,7 @@ class KnowledgeBase:
             statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
             hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
             n, lexemes = statistics.result()
+            lexemes = topic_lexemes(lexemes)
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
         rarity = self.rarity.of_tenant(tenant_id, n)
         composition = self.composer.compose(standalone, embeddings[standalone], hits, value_question=question,
@@ -267,7 +270,7 @@ class KnowledgeBase:
                               (f"{hits[u.hit].title} {u.section}", f"{u.text} {' '.join(i.text for i in u.items)}")
                               for u in composition.ranked[:5]], self._common_word(tenant_id, n)) else 1.0)
         answerable = bool(hits) and self._answerable(signals)
-        return Prepared(turns, standalone, hits, signals, answerable, composition)
+        return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n)
 
     def _common_word(self, tenant_id: str, chunk_count: int):
         """stem -> whether the tenant uses it everywhere (in more than 2 % of its chunks, and more than 3)."""
@@ -388,3 +391,5 @@ class Prepared:
     signals: Signals
     answerable: bool
     composition: Composition
+    weights: dict  # {lexeme of the standalone question: its idf in the tenant}
+    chunk_count: int  # the tenant's chunks

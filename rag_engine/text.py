@@ -52,3 +52,22 @@ def _stems(text: str) -> tuple:
 def stem_set(text: str) -> FrozenSet[str]:
     """The distinct stems of ``text``, remembered (what word-overlap tests need)."""
     return frozenset(_stems(text))
+
+
+# What PostgreSQL keeps of a question's phrasing that says nothing about its topic: the stems of the
+# words above it does not count as stop words ("give", "much", "tell", "per") and the halves of
+# negative contractions it splits ("doesn't" -> "doesn"). Weighed by idf, such a word is rare in
+# documents ("give" in 3 chunks of 842) and would count as a topic word no passage holds.
+CONTRACTION_STEMS = frozenset("doesn isn aren don didn won wasn weren hasn haven hadn shouldn couldn wouldn "
+                              "mustn needn can ll ve re".split())
+
+
+@lru_cache(maxsize=1)
+def _phrasing_stems() -> FrozenSet[str]:
+    return frozenset(stem(w) for w in STOPWORDS) | CONTRACTION_STEMS
+
+
+def topic_lexemes(lexemes: dict) -> dict:
+    """``lexemes`` {lexeme: count} of a question without its phrasing words (see ``CONTRACTION_STEMS``)."""
+    noise = _phrasing_stems()
+    return {lexeme: count for lexeme, count in lexemes.items() if lexeme not in noise}

@@ -54,3 +54,11 @@ def test_the_tenants_everyday_capitalised_words_are_no_name():
     assert person_named(asked, [passage]) == 1.0  # without the tenant's counts these look like names
     everyday = {"bachelor", "contoso", "electron", "degre"}
     assert person_named(asked, [passage], common_word=lambda lexeme: lexeme in everyday) == 0.0
+
+
+def test_a_questions_phrasing_words_are_not_topic_words():
+    from rag_engine.text import topic_lexemes
+
+    # PostgreSQL's lexemes of "How much does PerksPlus give me per year? It doesn't say" (with counts)
+    lexemes = {"give": 3, "much": 14, "per": 8, "perksplus": 5, "year": 60, "doesn": 0, "say": 40}
+    assert topic_lexemes(lexemes) == {"perksplus": 5, "year": 60, "say": 40}

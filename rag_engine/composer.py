@@ -310,6 +310,7 @@ class ExtractiveComposer:
             candidates.remove(unit)
             if id(unit) in used_ids:
                 continue
+            matched = unit
             if unit.parent is not None and id(unit.parent) not in used_ids:
                 # An item is read with its list's intro: "covers …, including: - Gym memberships".
                 parent = unit.parent
@@ -318,6 +319,12 @@ class ExtractiveComposer:
                 unit = parent
             elif unit.items:
                 unit.items = [i for i in unit.items if id(i) not in used_ids][:8]
+            # A list is cut to what the answer has room for (for a compound question, each ask's share)
+            # rather than left out; the item that was asked about stays.
+            room = self.max_words - words if not firsts else min(self.max_words - words,
+                                                                   self.max_words // (len(firsts) + 1))
+            while unit.items and unit.words > room and len(unit.items) > 2:
+                unit.items.remove(next(i for i in reversed(unit.items) if i is not matched))
             if chosen and words + unit.words > self.max_words:
                 continue
             used_ids.update(id(i) for i in unit.items)

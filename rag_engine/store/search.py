@@ -218,29 +218,25 @@ class ChunkSearch:
         Counts stop at ``cap``: beyond it a word is common and its idf nearly nil, and a common
         word on a large tenant must not cost a scan of its postings.
         """
-        t = self.tables
-        sql = f"""
-            SELECT q.lexeme,
-                   (SELECT count(*) FROM (SELECT 1 FROM {t.postings} p
-                                          WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
-                                          LIMIT :cap) hits) AS df
-            FROM unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))) AS q(lexeme)"""
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(sql), scope(tenant_id, query=query, cap=int(cap))).all()
-        return self.tenant_chunk_count(tenant_id), {r.lexeme: int(r.df) for r in rows}
+        counts = self._chunks_holding(
+            tenant_id, f"tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', :query))", cap, query=query)
+        return self.tenant_chunk_count(tenant_id), counts
 
     def lexeme_frequencies(self, tenant_id: str, lexemes: Sequence[str], cap: int = 1000) -> dict[str, int]:
         """{lexeme: chunks of the tenant holding it} for already-stemmed ``lexemes``, counted up to ``cap``
         as in ``term_statistics`` (how specific a passage's words are, for the offline composer)."""
-        if not lexemes:
-            return {}
+        return self._chunks_holding(tenant_id, "CAST(:lexemes AS text[])", cap, lexemes=list(lexemes)) \
+            if lexemes else {}
+
+    def _chunks_holding(self, tenant_id: str, lexeme_array: str, cap: int, **params) -> dict[str, int]:
+        """{lexeme of the SQL array ``lexeme_array``: the tenant's chunks holding it, counted up to ``cap``}."""
         t = self.tables
         sql = f"""
             SELECT q.lexeme,
                    (SELECT count(*) FROM (SELECT 1 FROM {t.postings} p
                                           WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
                                           LIMIT :cap) hits) AS df
-            FROM unnest(CAST(:lexemes AS text[])) AS q(lexeme)"""
+            FROM unnest({lexeme_array}) AS q(lexeme)"""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.text(sql), scope(tenant_id, lexemes=list(lexemes), cap=int(cap))).all()
+            rows = conn.execute(sa.text(sql), scope(tenant_id, cap=int(cap), **params)).all()
         return {r.lexeme: int(r.df) for r in rows}

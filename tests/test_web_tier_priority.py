@@ -66,3 +66,15 @@ def test_gunicorn_refuses_a_bad_worker_count():
     result = subprocess.run([sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, env={**os.environ, "GUNICORN_WORKERS": "many"})
     assert result.returncode != 0 and "GUNICORN_WORKERS must be a whole number above 0" in result.stderr
+
+
+def test_a_gunicorn_worker_freezes_its_loaded_objects_out_of_the_collectors_walk():
+    code = ("import gc, runpy\n"
+            "settings = runpy.run_path('gunicorn.conf.py')\n"
+            "from app import create_app\n"
+            "create_app()\n"
+            "before = gc.get_freeze_count()\n"
+            "settings['post_worker_init'](None)\n"
+            "print(before, gc.get_freeze_count())\n")
+    before, frozen = map(int, run_python(code, SECRET_KEY="k").split())
+    assert before == 0 and frozen > 50_000

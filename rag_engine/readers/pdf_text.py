@@ -48,11 +48,9 @@ class Line:
 
 
 class PdfText:
-    """An open PDF document. PDFium reads from ``data`` without copying it, so it is kept here;
-    ``close`` (or garbage collection) frees the document."""
+    """An open PDF document; ``close`` (or garbage collection) frees it."""
 
     def __init__(self, data: bytes):
-        self._data = data
         with PDFIUM:
             handle = pdfium.FPDF_LoadMemDocument64(data, len(data), None)  # None: an empty user password too
             if not handle:
@@ -62,7 +60,8 @@ class PdfText:
                 raise IngestError("corrupt", CORRUPT)
             self._handle = handle
             self.count = max(pdfium.FPDF_GetPageCount(handle), 0)
-        self._closer = weakref.finalize(self, _close_document, handle)
+        # PDFium reads from ``data`` without copying it: it is kept until the document is closed.
+        self._closer = weakref.finalize(self, _close_document, handle, data)
 
     def __len__(self) -> int:
         return self.count
@@ -90,7 +89,7 @@ class PdfText:
                 pdfium.FPDF_ClosePage(page)
 
 
-def _close_document(handle) -> None:
+def _close_document(handle, data: bytes) -> None:
     with PDFIUM:
         pdfium.FPDF_CloseDocument(handle)
 

@@ -57,6 +57,16 @@ def test_lines_carry_size_boldness_and_baseline():
     ]
 
 
+def test_an_indented_hyphenated_line_takes_its_style_from_its_own_characters_only():
+    # PDFium joins the two lines at the hyphen; the first line's span must not reach into the second
+    page = (b"BT /F1 11 Tf 72 500 Td (   an indented line of body text that runs on to a hyphen-) Tj ET\n"
+            b"BT /F2 20 Tf 72 470 Td (ated word in a big bold line) Tj ET\n")
+    lines = PdfText(make_pdf(page)).lines(0)
+    assert [(line.text, line.size, line.bold) for line in lines] == [
+        ("an indented line of body text that runs on to a hyphen-", 11.0, False),
+        ("ated word in a big bold line", 20.0, True)]
+
+
 def test_scaled_bold_heading_becomes_a_heading_and_hyphenated_words_stay_whole():
     blocks = read_pdf(make_pdf(PAGE))
     assert (blocks[0].kind, blocks[0].text, blocks[0].level, blocks[0].page) == (HEADING, "Returns and refunds", 1, 1)

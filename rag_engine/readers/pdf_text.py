@@ -109,9 +109,9 @@ def _page_lines(textpage, number: int) -> List[Line]:
         line = one_line(piece)
         if not line:
             continue
-        first += len(piece) - len(piece.lstrip())
+        first, last = first + len(piece) - len(piece.lstrip()), first + len(piece.rstrip())  # visible span
         size, bold_chars, visible_chars = 0.0, 0, 0
-        for obj, start, stop in _runs(handle, first, first + len(piece.rstrip())):
+        for obj, start, stop in _runs(handle, first, last):
             visible = stop - start - sum(map(str.isspace, text[start:stop]))
             if obj and visible:
                 style = styles.get(obj)

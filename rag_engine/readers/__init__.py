@@ -62,13 +62,16 @@ def parse_with_previews(data: bytes, filename: str, max_chars: Optional[int] = N
     pdf = PdfPages(data)
     pages: list = []
     next_preview = first_preview
-    for index in range(len(pdf)):
-        pages.append(pdf.extract(index))
-        if len(pages) == next_preview and len(pages) < len(pdf):
-            next_preview *= 2
-            blocks = PdfPages.blocks(pages, final=False)
-            if blocks and (max_chars is None or _characters(blocks) <= max_chars):
-                yield ParsedFile(source_type=kind, title=_title(filename), blocks=blocks), False
+    try:
+        for index in range(len(pdf)):
+            pages.append(pdf.extract(index))
+            if len(pages) == next_preview and len(pages) < len(pdf):
+                next_preview *= 2
+                blocks = PdfPages.blocks(pages, final=False)
+                if blocks and (max_chars is None or _characters(blocks) <= max_chars):
+                    yield ParsedFile(source_type=kind, title=_title(filename), blocks=blocks), False
+    finally:
+        pdf.close()
     yield _parsed(kind, filename, pdf.blocks(pages), max_chars), True
 
 

@@ -1,68 +1,52 @@
 """PDF → blocks, from the text layer's layout: fonts, sizes and the gaps between lines.
 
 Few PDFs carry an outline, but nearly all mark headings with a larger or bolder font, or set
-them apart as a short line between paragraph gaps; that is what is read here (pypdf's text
-visitor gives each run's font, size and position). Lines repeated at the same place on most
-pages (running headers and footers) are dropped.
+them apart as a short line between paragraph gaps; that is what is read here (``pdf_text``
+gives each line's font size, boldness and baseline, from PDFium). Lines repeated at the same
+place on most pages (running headers and footers) are dropped.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import statistics
 from collections import Counter
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import IngestError
 from .blocks import BULLET, HEADING, ITEM, TEXT, Block, one_line
+from .pdf_text import ENCRYPTED, Line, PdfText
 
-BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+__all__ = ["ENCRYPTED", "Line", "PdfPages", "read_pdf"]
+
 SENTENCE_END = re.compile(r"[.!?:;,]$")
-
-
-@dataclass
-class Line:
-    text: str
-    y: float
-    size: float
-    bold: bool
-    page: int
 
 
 def read_pdf(data: bytes) -> List[Block]:
     pages = PdfPages(data)
-    return pages.blocks([pages.extract(index) for index in range(len(pages))])
+    try:
+        return pages.blocks([pages.extract(index) for index in range(len(pages))])
+    finally:
+        pages.close()
 
 
 class PdfPages:
-    """A PDF read page by page (the costly part: pypdf's text visitor), so that a caller can work on
-    the first pages while later ones are read. Blocks need every page (running lines, the body size
-    and the heading sizes are document-wide), so ``blocks`` of a prefix is only a preview."""
+    """A PDF read page by page, so that a caller can work on the first pages while later ones are
+    read. Blocks need every page (running lines, the body size and the heading sizes are
+    document-wide), so ``blocks`` of a prefix is only a preview. ``close`` frees the document
+    (garbage collection would too, later)."""
 
     def __init__(self, data: bytes):
-        from pypdf import PdfReader
-
-        with _corrupt_as_ingest_error():
-            self.reader = PdfReader(io.BytesIO(data))
-            if self.reader.is_encrypted:
-                try:
-                    if not self.reader.decrypt(""):  # many "encrypted" PDFs open with an empty password
-                        raise IngestError("encrypted", ENCRYPTED)
-                except IngestError:
-                    raise
-                except Exception:
-                    raise IngestError("encrypted", ENCRYPTED) from None
-            self.count = len(self.reader.pages)
+        self.document = PdfText(data)
 
     def __len__(self) -> int:
-        return self.count
+        return len(self.document)
 
     def extract(self, index: int) -> List[Line]:
-        with _corrupt_as_ingest_error():
-            return _lines(self.reader.pages[index], index + 1)
+        return self.document.lines(index)
+
+    def close(self) -> None:
+        self.document.close()
 
     @staticmethod
     def blocks(pages: List[List[Line]], *, final: bool = True) -> List[Block]:
@@ -74,57 +58,6 @@ class PdfPages:
                 "This PDF has no extractable text (it may be a scanned image). Upload a PDF with a text layer, or paste the text.",
             )
         return blocks
-
-
-ENCRYPTED = "This PDF is password-protected. Remove the password and upload it again."
-
-
-@contextmanager
-def _corrupt_as_ingest_error():
-    from pypdf.errors import PdfReadError
-
-    try:
-        yield
-    except IngestError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError,
-            ZeroDivisionError) as exc:
-        raise IngestError("corrupt", "This PDF could not be read; it may be damaged. Try saving it again as PDF.") from exc
-
-
-def _lines(page, number: int) -> List[Line]:
-    runs: list = []
-
-    def visit(text, cm, tm, font, size):
-        if not text:
-            return
-        name = str(font.get("/BaseFont", "")) if font else ""
-        height = abs(float(size or 0) * float(tm[3] or tm[0] or 1) * float(cm[3] or cm[0] or 1))
-        runs.append((text, float(tm[5]) * float(cm[3] or 1) + float(cm[5]), height, bool(BOLD.search(name))))
-
-    page.extract_text(visitor_text=visit)
-    lines: List[Line] = []
-    parts: list = []
-
-    def flush():
-        text = one_line("".join(p[0] for p in parts))
-        if text:
-            styled = [p for p in parts if p[0].strip()]
-            chars = sum(len(p[0].strip()) for p in styled) or 1
-            size = max((p[2] for p in styled), default=0.0)
-            bold = sum(len(p[0].strip()) for p in styled if p[3]) / chars > 0.6
-            lines.append(Line(text, styled[0][1] if styled else 0.0, round(size, 1), bold, number))
-        parts.clear()
-
-    for text, y, size, bold in runs:
-        pieces = text.split("\n")
-        for i, piece in enumerate(pieces):
-            if i > 0:
-                flush()
-            if piece:
-                parts.append((piece, y, size, bold))
-    flush()
-    return lines
 
 
 def _drop_running_lines(pages: List[List[Line]]) -> List[List[Line]]:

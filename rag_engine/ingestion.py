@@ -171,7 +171,7 @@ class _Embedder:
         of them (so a wrong guess costs at most the batches embedded before)."""
         waiting: List[str] = []
         while True:
-            item = _get_nowait(inbox) if waiting else inbox.get()
+            item = _get_nowait(inbox) if len(waiting) >= self.batch_size else inbox.get()
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, Chunked):
@@ -180,7 +180,9 @@ class _Embedder:
                 seen = set(waiting)
                 waiting += [t for t in dict.fromkeys(map(embed_text, item.nodes))
                             if t not in self.vectors and t not in seen]
-            elif waiting:  # nothing new: the model works on what there is rather than wait
+            if len(waiting) >= self.batch_size:
+                # Full batches only: a small batch runs the model below its throughput, and the reader
+                # (PDFium parses a page in milliseconds) soon sends more.
                 batch, waiting = waiting[:self.batch_size], waiting[self.batch_size:]
                 self.embed(batch)
 

@@ -178,7 +178,8 @@ class ExtractiveComposer:
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
                  max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
                  rank_bonus: float = 0.18, redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 48,
-                 cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS):
+                 cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
+                 max_candidates: int = 12):
         self.embed_model = embed_model
         # A chunk's lines come back answer after answer: each is split into sentences once.
         self.split_sentences = _remembered(split_sentences)
@@ -192,6 +193,7 @@ class ExtractiveComposer:
         self.max_units = max_units
         self.cache_size = cache_size
         self.sentence_weights = np.asarray(sentence_weights, dtype=np.float32)
+        self.max_candidates = max_candidates  # the parts are chosen among the best of these
         self._cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._lock = threading.Lock()
 
@@ -263,8 +265,9 @@ class ExtractiveComposer:
         return kept
 
     def enough(self, kept: List[Unit], unit: Unit) -> bool:
-        """What ``compose`` reads: the best ten (the gate's) and every unit within ``keep_margin`` of the best."""
-        return len(kept) >= 10 and unit.score < kept[0].score - self.keep_margin
+        """What ``compose`` reads: the best ten (the gate's) and those within ``keep_margin`` of the best,
+        ``max_candidates`` at most (the near-repeat test compares every pair kept)."""
+        return len(kept) >= self.max_candidates or (len(kept) >= 10 and unit.score < kept[0].score - self.keep_margin)
 
     def _embed(self, texts: List[str]) -> np.ndarray:
         """Sentence embeddings, remembered: popular passages come back in question after question."""

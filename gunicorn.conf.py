@@ -36,8 +36,9 @@ threads = _positive("GUNICORN_THREADS", 4)
 
 def post_worker_init(worker):
     """Once the app is loaded in a worker, its objects (~200,000: Flask, SQLAlchemy, the engine's
-    imports) leave the garbage collector's sight: a full collection walked them all, ~85 ms in
-    which no thread of the process ran — the acknowledgement tail at 200 webhooks/s."""
+    imports) leave the garbage collector's sight: a full collection walked them all, 82-93 ms
+    (measured) in which no thread of the process ran. (At 200 webhooks/s the ack tail did not
+    change measurably with it: CPU contention on 2 cores dominates; bench/README.md, section 6.)"""
     import gc
 
     gc.collect()  # what is garbage now is not kept forever

@@ -43,6 +43,7 @@ class ChunkStore(DocumentWrites, ChunkSearch):
         self._vector_store = None
         self.chunk_table = sa.table(
             self.tables.chunks,
+            sa.column("id", sa.BigInteger),  # PGVectorStore's serial key (what postings reference)
             sa.column("node_id", sa.String),
             sa.column("text", sa.String),
             sa.column("metadata_", JSONB),

@@ -19,11 +19,10 @@ class DocumentIdConflictError(RagEngineError):
     """A caller-chosen document id that another tenant already uses."""
 
 
-def index_document_text(conn, t: Tables, tenant_id: str, document_id: str) -> None:
-    """Postings of one document's chunks (context — title, heading path — and text) and its token count."""
-    conn.execute(sa.text(
-        f"""WITH written AS (
-                INSERT INTO {t.postings} (chunk_id, tenant_id, lexeme, tf, dl)
+def _postings_insert(t: Tables, which: str = "") -> str:
+    """INSERT … RETURNING tf of the postings of a document's chunks (context — title, heading path —
+    and text); ``which``: a further condition on the chunk ``c``."""
+    return f"""INSERT INTO {t.postings} (chunk_id, tenant_id, lexeme, tf, dl)
                 SELECT c.id, :t, u.lexeme, coalesce(array_length(u.positions, 1), 1), l.dl
                 FROM {t.chunks} c
                 CROSS JOIN LATERAL (SELECT to_tsvector('{TEXT_SEARCH_CONFIG}',
@@ -32,11 +31,31 @@ def index_document_text(conn, t: Tables, tenant_id: str, document_id: str) -> No
                     SELECT coalesce(sum(coalesce(array_length(v.positions, 1), 1)), 0)::integer AS dl
                     FROM unnest(d.tsv) v) l
                 CROSS JOIN LATERAL unnest(d.tsv) u
-                WHERE {t.of_tenant(t.chunks, "c")} AND c.{CHUNK_DOCUMENT} = :d
-                RETURNING tf)
+                WHERE {t.of_tenant(t.chunks, "c")} AND c.{CHUNK_DOCUMENT} = :d {which}
+                RETURNING tf"""
+
+
+def index_document_text(conn, t: Tables, tenant_id: str, document_id: str) -> None:
+    """Postings of one document's chunks and its token count."""
+    conn.execute(sa.text(
+        f"""WITH written AS ({_postings_insert(t)})
             UPDATE {t.documents} SET token_count = (SELECT coalesce(sum(tf), 0) FROM written)
             WHERE {t.of_tenant(t.documents)} AND document_id = :d"""),
         scope(tenant_id, d=document_id))
+
+
+def index_chunks_text(conn, t: Tables, tenant_id: str, document_id: str, chunk_ids: Sequence[int]) -> int:
+    """Postings of some of a document's chunks (those just written, by key); returns their tokens."""
+    return int(conn.execute(sa.text(
+        f"""WITH written AS ({_postings_insert(t, "AND c.id = ANY(CAST(:ids AS bigint[]))")})
+            SELECT coalesce(sum(tf), 0) FROM written"""),
+        scope(tenant_id, d=document_id, ids=[int(i) for i in chunk_ids])).scalar())
+
+
+def set_token_count(conn, t: Tables, tenant_id: str, document_id: str, tokens: int) -> None:
+    """The document's token count (BM25's lengths); its term counts are refreshed by a trigger on it."""
+    conn.execute(sa.text(f"UPDATE {t.documents} SET token_count = :n WHERE {t.of_tenant(t.documents)} AND document_id = :d"),
+                 scope(tenant_id, d=document_id, n=int(tokens)))
 
 
 def delete_chunks(conn, t: Tables, tenant_id: str, document_id: str) -> None:
@@ -108,8 +127,8 @@ class DocumentWrites:
 
 class DocumentWriter:
     """One document's replacement, in one transaction: the registry row is claimed (or our existing
-    row locked) and the old chunks deleted first; ``add`` inserts chunks; ``commit`` indexes their
-    text and commits. Until then queries see the old version; ``abort`` (or any failure) leaves it.
+    row locked) and the old chunks deleted first; ``add`` inserts chunks and indexes their text;
+    ``commit`` records the token count and commits. Until then queries see the old version; ``abort`` (or any failure) leaves it.
     Use it from one thread at a time (it holds one connection)."""
 
     def __init__(self, engine: sa.Engine, tables: Tables, chunk_table: sa.TableClause, record: DocumentRecord):
@@ -117,6 +136,7 @@ class DocumentWriter:
         self.conn = engine.connect()
         self.transaction = self.conn.begin()
         self.written = 0
+        self.tokens = 0
         try:
             self.inserted = self._claim()
         except BaseException:
@@ -155,16 +175,21 @@ class DocumentWriter:
             }
             for node in nodes
         ]
+        ids: List[int] = []
         for start in range(0, len(rows), 500):
-            self.conn.execute(sa.insert(self.chunk_table), rows[start:start + 500])
+            ids += self.conn.execute(sa.insert(self.chunk_table).returning(self.chunk_table.c.id),
+                                     rows[start:start + 500]).scalars().all()
+        # Their text is indexed now, while the next batch embeds, not all at the commit (after the last
+        # batch, with the model idle).
+        self.tokens += index_chunks_text(self.conn, self.tables, self.record.tenant_id, self.record.document_id, ids)
         self.written += len(rows)
 
     def commit(self) -> str:
-        """Index the chunks' text and commit; "created" or "replaced"."""
+        """Record the token count and commit; "created" or "replaced"."""
         if self.written != self.record.chunk_count:  # the registry row already holds chunk_count
             raise RagEngineError(f"{self.written} chunks written for a document of {self.record.chunk_count}")
         try:
-            index_document_text(self.conn, self.tables, self.record.tenant_id, self.record.document_id)
+            set_token_count(self.conn, self.tables, self.record.tenant_id, self.record.document_id, self.tokens)
             self.transaction.commit()
         finally:
             self.conn.close()

@@ -34,6 +34,7 @@ from dataclasses import dataclass, fields
 from difflib import get_close_matches
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .english import frequency
 from .text import stem, stem_set, stems
 from .types import Hit
 
@@ -158,8 +159,6 @@ def person_named(question: str, passages: Sequence[Tuple[str, str]],
     English, as given names are."""
     if not PERSON_ASKED.search(question):
         return 1.0
-    from .english import frequency
-
     for context, text in passages:
         known = {w.lower() for w in re.findall(r"[A-Za-z]+", f"{question} {context}")}
         for match in CAPITALISED.finditer(text):

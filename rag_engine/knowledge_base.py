@@ -264,20 +264,17 @@ class KnowledgeBase:
             if hits else Composition("", [], -1.0)
         spelled = spellings(lexemes, hits)
         coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits, spelled)
-        sentences = [f"{u.section} {u.text} {' '.join(i.text for i in u.items)}" for u in composition.ranked[:5]]
+        best = [(f"{hits[u.hit].title} {u.section}", u.section, f"{u.text} {' '.join(i.text for i in u.items)}")
+                for u in composition.ranked[:5]]
+        sentences = [f"{section} {text}" for _, section, text in best]
+        # A phone number, address, code or person's name asked for and none there: declined outright.
+        vetoed = exact_value_missing(question, sentences) or not person_named(
+            question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
-                          0.0 if standalone == question else 1.0,
-                          0.0 if exact_value_missing(question, sentences) or not person_named(question, [
-                              (f"{hits[u.hit].title} {u.section}", f"{u.text} {' '.join(i.text for i in u.items)}")
-                              for u in composition.ranked[:5]], self._common_word(tenant_id, n)) else 1.0)
+                          0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n)
-
-    def _common_word(self, tenant_id: str, chunk_count: int):
-        """stem -> whether the tenant uses it everywhere (in more than 2 % of its chunks, and more than 3)."""
-        limit = max(3, 0.02 * chunk_count)
-        return lambda lexeme: self.rarity.counts(tenant_id, [lexeme]).get(lexeme, 0) > limit
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
         """Run each search, fuse their hits by weight; signals come from the standalone question's search.

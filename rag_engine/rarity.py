@@ -40,6 +40,11 @@ class WordRarity:
 
         return rarity
 
+    def common_word(self, tenant_id: str, chunk_count: int) -> Callable[[str], bool]:
+        """stem -> whether the tenant uses it everywhere (in more than 2 % of its chunks, and more than 3)."""
+        limit = max(3, 0.02 * chunk_count)
+        return lambda lexeme: self.counts(tenant_id, [lexeme]).get(lexeme, 0) > limit
+
     def counts(self, tenant_id: str, lexemes: Iterable[str]) -> Dict[str, int]:
         now = time.monotonic()
         known: Dict[str, int] = {}

@@ -11,9 +11,9 @@ out of date only nudges a ranking.
 from __future__ import annotations
 
 import threading
-import time
-from collections import OrderedDict
-from typing import Callable, Dict, Iterable, Tuple
+from typing import Callable, Dict, Iterable
+
+from cachetools import TTLCache
 
 from .gate import idf
 
@@ -23,9 +23,7 @@ Lookup = Callable[[str, list], Dict[str, int]]  # (tenant, lexemes) -> {lexeme: 
 class WordRarity:
     def __init__(self, lookup: Lookup, ttl_s: float = 300.0, max_entries: int = 200_000):
         self.lookup = lookup
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._counts: "OrderedDict[Tuple[str, str], Tuple[int, float]]" = OrderedDict()
+        self._counts: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_s)  # (tenant, lexeme) -> df
         self._lock = threading.Lock()
 
     def of_tenant(self, tenant_id: str, chunk_count: int) -> Callable[[Iterable[str]], Dict[str, float]]:
@@ -46,27 +44,19 @@ class WordRarity:
         return lambda lexeme: self.counts(tenant_id, [lexeme]).get(lexeme, 0) > limit
 
     def counts(self, tenant_id: str, lexemes: Iterable[str]) -> Dict[str, int]:
-        now = time.monotonic()
+        """{lexeme: the tenant's chunks holding it}; the ones not remembered are counted in one query."""
         known: Dict[str, int] = {}
-        with self._lock:
-            for lexeme in lexemes:
-                entry = self._counts.get((tenant_id, lexeme))
-                if entry is not None and now - entry[1] < self.ttl_s:
-                    known[lexeme] = entry[0]
+        missing = []
+        with self._lock:  # cachetools' caches are not thread-safe
+            for lexeme in dict.fromkeys(lexemes):
+                df = self._counts.get((tenant_id, lexeme))
+                if df is None:
+                    missing.append(lexeme)
                 else:
-                    known.setdefault(lexeme, -1)
-        missing = sorted(lexeme for lexeme, df in known.items() if df < 0)
-        if missing:
-            fresh = self.lookup(tenant_id, missing)
-            with self._lock:
-                for lexeme in missing:
-                    df = fresh.get(lexeme)
-                    if df is None:  # PostgreSQL's parser saw no lexeme there: leave it out
-                        del known[lexeme]
-                        continue
                     known[lexeme] = df
-                    self._counts[(tenant_id, lexeme)] = (df, now)
-                    self._counts.move_to_end((tenant_id, lexeme))
-                while len(self._counts) > self.max_entries:
-                    self._counts.popitem(last=False)
+        if missing:
+            fresh = self.lookup(tenant_id, sorted(missing))  # a lexeme PostgreSQL's parser drops is left out
+            with self._lock:
+                for lexeme, df in fresh.items():
+                    known[lexeme] = self._counts[(tenant_id, lexeme)] = df
         return known

@@ -114,10 +114,11 @@ ASKED_VALUES = [  # (what the question asks for, what a sentence holding it look
     (re.compile(r"\b(?:password|passcode|pin|access code|door code|wi-?fi)\b", re.I),
      re.compile(r"\b(?:password|passcode|pin|code)\b\s*(?:is|:)\s*\S", re.I)),
     (re.compile(r"\bhow\s+much\b|\b(?:cost|costs|price|fee|fees|salary|revenue|amount)\b", re.I),
-     re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|percent|%)|\bfree\b|\bno cost\b|\b100%", re.I)),
+     re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|percent|%)|\bfree\b|\bno (?:extra |additional )?(?:cost|charge|fee)s?\b|"
+                r"\bcovered in full\b|\bfully covered\b|\b100%", re.I)),
     (re.compile(r"\bhow\s+(?:long|soon|often)\b|\bwhen\b|\bdeadline\b|\bwhat\s+time\b|\bhours\b", re.I),
      re.compile(r"\b\d+\s*(?:-\s*\d+\s*)?(?:business\s+|calendar\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?)\b|"
-                r"\b(?:daily|weekly|monthly|annually|yearly|immediately|before|after|within|until|prior)\b|"
+                r"\b(?:daily|weekly|monthly|annually|yearly|immediately|before|after|within|until|prior|during)\b|"
                 r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
                 r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\d{1,2}\s*(?:am|pm)\b", re.I)),
     (re.compile(r"\bhow\s+many\b|\bnumber\s+of\b", re.I),
@@ -171,9 +172,47 @@ def person_named(question: str, passages: Sequence[Tuple[str, str]],
     return 0.0
 
 
-def exact_value_missing(question: str, sentences: Sequence[str]) -> bool:
-    exact = [i for i in asked_values(question) if i < EXACT_VALUES]
-    return bool(exact) and value_found(question, sentences, exact) == 0.0
+# The question itself is "how much …?", "when …?", "how long …?", "how many …?" (its opening word, not
+# "costs" or "when" somewhere inside it): best sentences with no amount, time or count hold no answer
+# either. Checked against every answerable item of the harness (none declined by it).
+VALUE_ASKED = [
+    (4, re.compile(r"(?:^|[.?!;:]\s+|\b(?:and|so|but|then)\s+)how\s+much\b(?!\s+(?:time|notice|longer|sooner))", re.I)),
+    (5, re.compile(r"(?:^|[.?!;:]\s+|\b(?:and|so|but|then)\s+)(?:when\b|how\s+(?:long|soon|often)\b|"
+                   r"how\s+much\s+(?:time|notice)\b)", re.I)),
+    (6, re.compile(r"(?:^|[.?!;:]\s+|\b(?:and|so|but|then)\s+)how\s+many\b", re.I)),
+]
+
+
+# "How many paid sick days do …": what is counted is the word before the verb ("days").
+COUNTED = re.compile(r"\bhow\s+many\s+((?:[\w'’-]+\s+){0,3}?)([\w'’-]+)\s+(?:do|does|did|can|could|are|is|will|would|"
+                     r"should|may|must|has|have)\b", re.I)
+NUMBER = re.compile(r"^(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+                    r"thirty|hundred|thousand)$", re.I)
+
+
+def count_found(question: str, sentences: Sequence[str]) -> bool:
+    """For "how many X …?": some sentence holds a number within a few words of X ("12 visits", "up to 20
+    physical therapy visits", "Visits: 12"); a number about something else is no count of X."""
+    asked = COUNTED.search(question)
+    if asked is None:
+        return value_found(question, sentences, [6]) == 1.0
+    counted = stem(asked.group(2).lower())
+    for sentence in sentences:
+        words = re.findall(r"[\w'’-]+", sentence)
+        stems_ = [stem(w.lower()) for w in words]
+        for i, word in enumerate(words):
+            if NUMBER.match(word) and counted in stems_[max(0, i - 3):i + 5]:
+                return True
+    return False
+
+
+def value_missing(question: str, sentences: Sequence[str]) -> bool:
+    """Asked for a phone number, address or code, or asked outright how much / when / how many, and
+    none of ``sentences`` holds that kind of value: no answer is there (the gate declines)."""
+    kinds = [i for i in asked_values(question) if i < EXACT_VALUES]
+    kinds += [kind for kind, pattern in VALUE_ASKED if pattern.search(question.strip())]
+    return any(not count_found(question, sentences) if kind == 6 else value_found(question, sentences, [kind]) == 0.0
+               for kind in dict.fromkeys(kinds))
 
 
 def _close(lexeme: str, vocabulary: Sequence[str]) -> Optional[str]:

@@ -21,7 +21,7 @@ from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import Search, core_question, plan_searches, split_compound
 from .gate import (
-    LOCAL_GATE, Signals, exact_value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
+    LOCAL_GATE, Signals, value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
     value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
@@ -220,7 +220,11 @@ class KnowledgeBase:
         query = clean_query(query)
         if len(query) > self.settings.max_query_chars:
             raise QueryTooLongError(f"The search is longer than {self.settings.max_query_chars:,} characters.")
-        return self.retriever(tenant_id, top_k=top_k, mode=mode).search(query).hits
+        retriever = self.retriever(tenant_id, top_k=top_k, mode=mode)
+        # The full-text leg needs no embedding: PostgreSQL runs it while the model embeds the query.
+        text_leg = self._legs.submit(retriever.text_leg, query)
+        vector_rows = retriever.vector_leg(query)
+        return retriever.search(query, legs=(vector_rows, text_leg.result())).hits
 
     # ------------------------------------------------------------------ answering
     def _prepare(self, tenant_id: str, question: str, history) -> "Prepared":
@@ -268,7 +272,7 @@ class KnowledgeBase:
                 for u in composition.ranked[:5]]
         sentences = [f"{section} {text}" for _, section, text in best]
         # A phone number, address, code or person's name asked for and none there: declined outright.
-        vetoed = exact_value_missing(question, sentences) or not person_named(
+        vetoed = value_missing(question, sentences) or not person_named(
             question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),

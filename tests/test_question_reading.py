@@ -4,7 +4,7 @@ typos respelled as the tenant's passages spell the words (and English words left
 from __future__ import annotations
 
 from rag_engine.followups import split_compound
-from rag_engine.gate import person_named
+from rag_engine.gate import person_named, value_missing
 from rag_engine.spelling import corrections, respell
 from rag_engine.types import Hit
 
@@ -62,3 +62,21 @@ def test_a_questions_phrasing_words_are_not_topic_words():
     # PostgreSQL's lexemes of "How much does PerksPlus give me per year? It doesn't say" (with counts)
     lexemes = {"give": 3, "much": 14, "per": 8, "perksplus": 5, "year": 60, "doesn": 0, "say": 40}
     assert topic_lexemes(lexemes) == {"perksplus": 5, "year": 60, "say": 40}
+
+
+def test_asked_outright_for_an_amount_a_time_or_a_count_and_none_there_is_no_answer():
+    premiums = ["Premiums are the amount of money that you will need to pay each month for your coverage."]
+    assert value_missing("How much is the monthly premium for family coverage?", premiums)
+    assert not value_missing("How much is the monthly premium?", ["The premium is $120 per month."])
+    assert not value_missing("How much does the class cost?", ["Classes are free for members."])
+    history = ["Contoso Electronics is a leader in the aerospace industry."]
+    assert value_missing("When was Contoso Electronics founded?", history)
+    assert not value_missing("When can I enroll?", ["You can enroll during the open enrollment period."])
+    assert value_missing("How many weeks of leave do I get?", ["Leave is granted by your manager."])
+    # a count is a number of the thing counted, not any number
+    assert value_missing("How many employees does Contoso have?", ["Mentor employees across the operations department, which has 3 teams."])
+    assert not value_missing("How many visits do I get?", ["Up to 20 physical therapy visits are covered."])
+    assert not value_missing("How many visits do I get?", ["Visits: 12 per calendar year"])
+    # "costs" or "when" inside a question asks for no figure: "how does X affect my costs?" is answered in words
+    assert not value_missing("How does an in-network provider affect my healthcare costs?", premiums)
+    assert not value_missing("What discount do I get when I buy products?", history)

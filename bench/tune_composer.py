@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     grid = {}
     for spec in args.grid:
         name, values = spec.split("=", 1)
-        grid[name] = [float(v) for v in values.split(",")]
+        grid[name] = [float(v) if "." in v else int(v) for v in values.split(",")]  # counts stay ints
     items = [i for name in args.sets.split(",") for i in load_set(name, "train") if i.answerable]
     with benchmark_database() as url:
         settings = Settings(database_url=url, table_name=TABLE)

@@ -177,7 +177,7 @@ class ExtractiveComposer:
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
                  max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
-                 rank_bonus: float = 0.18, redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 48,
+                 rank_bonus: float = 0.18, redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 24,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
                  max_candidates: int = 12):
         self.embed_model = embed_model

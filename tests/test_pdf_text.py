@@ -130,3 +130,26 @@ def test_many_threads_read_pdfs_at_once():
     for thread in threads:
         thread.join()
     assert not errors and len(results) == 12 and all(blocks == expected for blocks in results)
+
+
+def test_a_paragraph_over_a_page_break_cites_each_sentence_where_it_starts():
+    from rag_engine.readers.pdf import PdfPages
+    from rag_engine.readers.pdf_text import Line
+
+    def page(number, texts):
+        return [Line(text, 700.0 - 14 * i, 11.0, False, number) for i, text in enumerate(texts)]
+
+    pages = [page(1, ["Intro text of the first page, long enough to set the body size of this PDF.", "",
+                      "In some cases you will be responsible for paying the full cost of care. Additionally, you",
+                      "may be responsible for any additional costs that"]),
+             page(2, ["Northwind Health does not cover. For example, Northwind Health may not cover the full",
+                      "cost of a specialist. It is important to know these exceptions."])]
+    pages = [[line for line in p if line.text] for p in pages]
+    blocks = PdfPages.blocks(pages)
+    cited = [(b.page, b.text) for b in blocks if "cost" in b.text]
+    assert cited == [
+        (1, "In some cases you will be responsible for paying the full cost of care. Additionally, you may be "
+            "responsible for any additional costs that Northwind Health does not cover."),
+        (2, "For example, Northwind Health may not cover the full cost of a specialist. "
+            "It is important to know these exceptions."),
+    ]

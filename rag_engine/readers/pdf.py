@@ -101,7 +101,8 @@ def _blocks(pages: List[List[Line]]) -> List[Block]:
             kind = ITEM if bullet else TEXT
             if bullet:
                 text = text[bullet.end():].strip()
-            blocks.append(Block(kind, text, paragraph[0].page))
+            for piece, page in _by_page(text, paragraph) if kind == TEXT else [(text, paragraph[0].page)]:
+                blocks.append(Block(kind, piece, page))
             paragraph.clear()
 
     for page in pages:
@@ -132,6 +133,33 @@ def _blocks(pages: List[List[Line]]) -> List[Block]:
             paragraph.append(line)
     flush()
     return blocks
+
+
+# Where the next sentence starts: after a full stop (and a closing quote or bracket), before a capital.
+NEXT_SENTENCE = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+
+
+def _by_page(text: str, lines: List[Line]) -> List[tuple]:
+    """A paragraph running over a page break, as (text, page) pieces: the sentences that start on a
+    later page cite that page ("… may not cover the full cost" is on p. 34, though its paragraph
+    began on p. 33). A sentence stays whole, with the page where it starts."""
+    # Where each line's text begins in ``text`` (joining runs left to right, so a prefix joins alike).
+    starts = [0] + [len(_join(lines[:i])) for i in range(1, len(lines))]
+    cuts = []
+    for i in range(1, len(lines)):
+        if lines[i].page != lines[i - 1].page:
+            found = NEXT_SENTENCE.search(text, starts[i])
+            if found is not None and (not cuts or found.end() > cuts[-1]):
+                cuts.append(found.end())
+    if not cuts:
+        return [(text, lines[0].page)]
+
+    def page_at(offset: int):
+        return next(lines[i].page for i in range(len(lines) - 1, -1, -1) if starts[i] <= offset)
+
+    bounds = [0] + cuts + [len(text)]
+    pieces = [(text[a:b].strip(), page_at(a)) for a, b in zip(bounds, bounds[1:])]
+    return [(piece, page) for piece, page in pieces if piece]
 
 
 def _join(lines: List[Line]) -> str:

@@ -153,6 +153,27 @@ def test_the_conversation_history_is_used_and_kept_per_customer(app, client, acm
     assert "25 dollars" in twilio.sent[1]["Body"]  # "it" resolved from the history: the shipping cost
 
 
+def test_replies_leave_in_the_order_the_customer_wrote_though_the_jobs_were_queued_the_other_way(
+        app, client, acme, twilio, run_jobs):
+    from app.infra.queues import get_queue
+
+    post(client, inbound("How long does shipping to Europe take?"))
+    post(client, inbound("How much does shipping to Europe cost?"))
+    first, second = messages(app, role="customer")
+    # Two webhooks of one customer at once: each queues its answer after its own commit, so the second
+    # message's job can be queued first.
+    with app.app_context():
+        answers = get_queue("answer")
+        answers.remove(f"answer-{first.id}")
+        answers.push_job_id(f"answer-{first.id}")
+        assert answers.get_job_ids() == [f"answer-{second.id}", f"answer-{first.id}"]
+    run_jobs()
+    assert len(twilio.sent) == 2
+    assert "7 to 10 business days" in twilio.sent[0]["Body"] and "25 dollars" in twilio.sent[1]["Body"]
+    replies = messages(app, role="assistant")
+    assert [r.reply_to_id for r in replies] == [first.id, second.id]  # each answered once, in order
+
+
 # ----------------------------------------------------------------------------- signatures
 @pytest.mark.parametrize("case", ["missing", "wrong token", "other url", "tampered body", "garbage"])
 def test_bad_or_missing_signature_is_403_and_nothing_is_stored(app, client, acme, twilio, run_jobs, case):

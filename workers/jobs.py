@@ -16,7 +16,7 @@ from app.domain_errors import DeliveryRefused
 from app.infra.extensions import db
 from app.infra.kb import get_kb
 from app.infra.models import Company, Document, Message, now
-from app.infra.queues import enqueue_delivery
+from app.infra.queues import answer_waiting, enqueue_delivery
 from app.services import replies
 from rag_engine import DocumentNotFoundError, IngestError
 
@@ -116,21 +116,33 @@ def answer_message(message_id: str) -> str:
         message = db.session.get(Message, message_id)
         if message is None or message.role != "customer":
             return "gone"
-        try:
-            reply = replies.answer(message)
-        except Exception:
-            db.session.rollback()
-            if _final_attempt():
-                message = db.session.get(Message, message_id)
-                message.delivery_status, message.delivery_error = "failed", "The AI could not answer (provider error)."
-                db.session.commit()
-            raise
-        db.session.commit()
-        if reply is None:
-            return "not answered (handed off to a human)"
-        if reply.delivery_status == "queued":
-            enqueue_delivery(reply.id)
-        return "answered"
+        # Replies leave in the order the customer wrote. Two messages of one customer arriving at once
+        # can have their answer jobs queued the other way round (each webhook queues after its own
+        # commit): an earlier message whose job still waits is answered first, here; its own job then
+        # finds the reply made. (A message with no job waiting, e.g. one a person handled, is left alone.)
+        for earlier in replies.unanswered_before(message):
+            if answer_waiting(earlier.id):
+                _answer(earlier.id, may_fail_it=False)
+        return _answer(message_id, may_fail_it=True)
+
+
+def _answer(message_id: str, may_fail_it: bool) -> str:
+    message = db.session.get(Message, message_id)
+    try:
+        reply = replies.answer(message)
+    except Exception:
+        db.session.rollback()
+        if may_fail_it and _final_attempt():
+            message = db.session.get(Message, message_id)
+            message.delivery_status, message.delivery_error = "failed", "The AI could not answer (provider error)."
+            db.session.commit()
+        raise
+    db.session.commit()
+    if reply is None:
+        return "not answered (handed off to a human)"
+    if reply.delivery_status == "queued":
+        enqueue_delivery(reply.id)
+    return "answered"
 
 
 def send_address_verification(company_id: str) -> str:

@@ -102,6 +102,15 @@ def enqueue_answer(message_id: str) -> Optional[Job]:
     return enqueue_once(ANSWER, "workers.jobs.answer_message", f"answer-{message_id}", message_id)
 
 
+def answer_waiting(message_id: str) -> bool:
+    """Whether ``message_id``'s answer job is waiting to run (queued, or scheduled for a retry)."""
+    try:
+        job = Job.fetch(f"answer-{message_id}", connection=connection(), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+
 def enqueue_new_answer(message_id: str) -> Job:
     """``enqueue_answer`` for a message stored by the transaction that just committed."""
     return enqueue_new(ANSWER, "workers.jobs.answer_message", f"answer-{message_id}", message_id)

@@ -36,6 +36,18 @@ def history_before(message: Message) -> list[dict]:
     return [{"role": m.role, "content": m.content} for m in reversed(rows)]
 
 
+def unanswered_before(message: Message, limit: int = 20) -> list[Message]:
+    """The conversation's customer messages stored before ``message`` with no reply yet, oldest first."""
+    replied = select(Message.reply_to_id).where(Message.conversation_id == message.conversation_id,
+                                                Message.reply_to_id.is_not(None))
+    return db.session.scalars(
+        select(Message)
+        .where(Message.conversation_id == message.conversation_id, Message.company_id == message.company_id,
+               Message.role == "customer", Message.created_at < message.created_at, Message.id.not_in(replied))
+        .order_by(Message.created_at).limit(limit)
+    ).all()
+
+
 def existing_reply(message: Message) -> Optional[Message]:
     return db.session.scalars(select(Message).where(Message.reply_to_id == message.id)).first()
 

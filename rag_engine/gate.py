@@ -117,7 +117,12 @@ ASKED_VALUES = [  # (what the question asks for, what a sentence holding it look
      re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|percent|%)|\bfree\b|\bno (?:extra |additional )?(?:cost|charge|fee)s?\b|"
                 r"\bcovered in full\b|\bfully covered\b|\b100%", re.I)),
     (re.compile(r"\bhow\s+(?:long|soon|often)\b|\bwhen\b|\bdeadline\b|\bwhat\s+time\b|\bhours\b", re.I),
-     re.compile(r"\b\d+\s*(?:-\s*\d+\s*)?(?:business\s+|calendar\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?)\b|"
+     re.compile(r"\b(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+                r"sixty|ninety)\s*(?:-\s*\d+\s*)?(?:business\s+|calendar\s+|working\s+)?"
+                r"(?:days?|weeks?|months?|years?|hours?|minutes?)\b|"
+                # clock times and dates: "at nine", "9:30", "noon", "in 1998"
+                r"\bat\s+(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b|\b\d{1,2}[:.]\d{2}\b|"
+                r"\b(?:noon|midnight|o'clock|weekdays|weekends|every day|any time|anytime)\b|\b(?:19|20)\d{2}\b|"
                 r"\b(?:daily|weekly|monthly|annually|yearly|immediately|before|after|within|until|prior|during)\b|"
                 r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
                 r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|\d{1,2}\s*(?:am|pm)\b", re.I)),

@@ -72,6 +72,8 @@ def test_asked_outright_for_an_amount_a_time_or_a_count_and_none_there_is_no_ans
     history = ["Contoso Electronics is a leader in the aerospace industry."]
     assert value_missing("When was Contoso Electronics founded?", history)
     assert not value_missing("When can I enroll?", ["You can enroll during the open enrollment period."])
+    assert not value_missing("When does the shop open?", ["The shop opens at nine and closes at six."])
+    assert not value_missing("How long is the warranty?", ["The warranty lasts two years."])
     assert value_missing("How many weeks of leave do I get?", ["Leave is granted by your manager."])
     # a count is a number of the thing counted, not any number
     assert value_missing("How many employees does Contoso have?", ["Mentor employees across the operations department, which has 3 teams."])

@@ -271,7 +271,8 @@ class KnowledgeBase:
         best = [(f"{hits[u.hit].title} {u.section}", u.section, f"{u.text} {' '.join(i.text for i in u.items)}")
                 for u in composition.ranked[:5]]
         sentences = [f"{section} {text}" for _, section, text in best]
-        # A phone number, address, code or person's name asked for and none there: declined outright.
+        # A phone number, address, code or person's name asked for, or "how much / when / how many?" asked
+        # outright, and none there: declined outright.
         vetoed = value_missing(question, sentences) or not person_named(
             question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,

@@ -16,7 +16,7 @@ from app.domain_errors import DeliveryRefused
 from app.infra.extensions import db
 from app.infra.kb import get_kb
 from app.infra.models import Company, Document, Message, now
-from app.infra.queues import answer_waiting, enqueue_delivery
+from app.infra.queues import answers_waiting, enqueue_delivery
 from app.services import replies
 from rag_engine import DocumentNotFoundError, IngestError
 
@@ -120,9 +120,10 @@ def answer_message(message_id: str) -> str:
         # can have their answer jobs queued the other way round (each webhook queues after its own
         # commit): an earlier message whose job still waits is answered first, here; its own job then
         # finds the reply made. (A message with no job waiting, e.g. one a person handled, is left alone.)
-        for earlier in replies.unanswered_before(message):
-            if answer_waiting(earlier.id):
-                _answer(earlier.id, may_fail_it=False)
+        earlier = [m.id for m in replies.unanswered_before(message)]
+        waiting = answers_waiting(earlier)
+        for earlier_id in (m for m in earlier if m in waiting):
+            _answer(earlier_id, may_fail_it=False)
         return _answer(message_id, may_fail_it=True)
 
 

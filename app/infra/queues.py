@@ -102,13 +102,13 @@ def enqueue_answer(message_id: str) -> Optional[Job]:
     return enqueue_once(ANSWER, "workers.jobs.answer_message", f"answer-{message_id}", message_id)
 
 
-def answer_waiting(message_id: str) -> bool:
-    """Whether ``message_id``'s answer job is waiting to run (queued, or scheduled for a retry)."""
-    try:
-        job = Job.fetch(f"answer-{message_id}", connection=connection(), serializer=JSONSerializer)
-    except NoSuchJobError:
-        return False
-    return job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+def answers_waiting(message_ids: list[str]) -> set[str]:
+    """Those of ``message_ids`` whose answer job waits to run (queued, or scheduled for a retry): one round trip."""
+    if not message_ids:
+        return set()
+    jobs = Job.fetch_many([f"answer-{m}" for m in message_ids], connection=connection(), serializer=JSONSerializer)
+    waiting = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+    return {m for m, job in zip(message_ids, jobs) if job is not None and job.get_status(refresh=False) in waiting}
 
 
 def enqueue_new_answer(message_id: str) -> Job:

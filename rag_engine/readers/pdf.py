@@ -143,22 +143,20 @@ def _by_page(text: str, lines: List[Line]) -> List[tuple]:
     """A paragraph running over a page break, as (text, page) pieces: the sentences that start on a
     later page cite that page ("… may not cover the full cost" is on p. 34, though its paragraph
     began on p. 33). A sentence stays whole, with the page where it starts."""
-    # Where each line's text begins in ``text`` (joining runs left to right, so a prefix joins alike).
-    starts = [0] + [len(_join(lines[:i])) for i in range(1, len(lines))]
-    cuts = []
-    for i in range(1, len(lines)):
-        if lines[i].page != lines[i - 1].page:
-            found = NEXT_SENTENCE.search(text, starts[i])
-            if found is not None and (not cuts or found.end() > cuts[-1]):
-                cuts.append(found.end())
-    if not cuts:
+    breaks = [i for i in range(1, len(lines)) if lines[i].page != lines[i - 1].page]
+    if not breaks:
         return [(text, lines[0].page)]
-
-    def page_at(offset: int):
-        return next(lines[i].page for i in range(len(lines) - 1, -1, -1) if starts[i] <= offset)
-
-    bounds = [0] + cuts + [len(text)]
-    pieces = [(text[a:b].strip(), page_at(a)) for a, b in zip(bounds, bounds[1:])]
+    # Where the later page's text begins in ``text`` (joining runs left to right, so a prefix joins alike).
+    starts = {i: len(_join(lines[:i])) for i in breaks}
+    cuts = []  # (offset where a piece starts, its page)
+    for i in breaks:
+        found = NEXT_SENTENCE.search(text, starts[i])
+        if found is not None and (not cuts or found.end() > cuts[-1][0]):
+            # the page of the line the next sentence starts on
+            page = next(lines[j].page for j in reversed(breaks) if starts[j] <= found.end())
+            cuts.append((found.end(), page))
+    bounds = [(0, lines[0].page)] + cuts
+    pieces = [(text[a:b].strip(), page) for (a, page), (b, _) in zip(bounds, bounds[1:] + [(len(text), None)])]
     return [(piece, page) for piece, page in pieces if piece]
 
 

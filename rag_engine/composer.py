@@ -57,6 +57,8 @@ FEATURES = ("similarity", "coverage", "text_coverage", "value", "named_document"
             "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage")
 SENTENCE_WEIGHTS = (7.057, 4.201, 2.846, 1.282, 0.282, 1.535, 5.489, 1.220, -0.572, -0.156, -0.057, -0.094, 0.819)
 Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
+# A short line that ends in a colon and heads the paragraph under it ("Out-of-Network Copays:").
+LABEL = re.compile(r"^[A-Z][^.!?:]{0,60}:$")
 LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
 
 
@@ -72,6 +74,8 @@ class Unit:
     score: float = 0.0
     items: List["Unit"] = field(default_factory=list)  # a list intro's items
     parent: Optional["Unit"] = None  # an item's intro ("PerksPlus covers … including:")
+    label: str = ""  # the label line over its paragraph ("Out-of-Network Copays:"), if any
+    labelled: bool = False  # the first sentence under that label: read with it
     vector: Optional[np.ndarray] = None
     relevance: float = 0.0  # similarity + weighted shared words: what the gate reads (not the rank)
     features: Optional[np.ndarray] = None
@@ -89,26 +93,44 @@ def units_of(hits: Sequence[Hit], split_sentences: Callable[[str], List[str]]) -
     units: List[Unit] = []
     for h, hit in enumerate(hits):
         last_sentence: Optional[Unit] = None
-        for line_number, line in enumerate(hit.text.split("\n")):
-            line = line.strip()
-            if not line:
-                continue
+        lines = [(n, line.strip()) for n, line in enumerate(hit.text.split("\n")) if line.strip()]
+        section, label, fresh_label = hit.section, "", False
+        for i, (line_number, line) in enumerate(lines):
             page = hit.pages[line_number] if hit.pages and line_number < len(hit.pages) else hit.page
             if line.startswith("- "):
-                unit = Unit(h, line_number, len(units), "item", line[2:].strip(), page, hit.section)
+                unit = Unit(h, line_number, len(units), "item", line[2:].strip(), page, section)
                 if last_sentence is not None and LIST_INTRO.search(last_sentence.text):
                     last_sentence.items.append(unit)
                     unit.parent = last_sentence
                 units.append(unit)
                 continue
+            following = lines[i + 1][1] if i + 1 < len(lines) else None
+            if LABEL.match(line) and not (following or "").startswith("- "):
+                # "In-Network Copays:" over a paragraph is that paragraph's heading, not a sentence:
+                # the paragraph reads under it ("In-Network Copays: … $20 …"); a label ending the
+                # chunk labels nothing here (the next chunk starts with it).
+                label = line.rstrip(":").strip()
+                section = f"{hit.section}{CONTEXT_SEPARATOR}{label}" if hit.section else label
+                fresh_label = True
+                continue
             kind = "row" if re.match(r"^[^:;]{1,40}: ", line) and "; " in line else "sentence"
-            pieces = [line] if kind == "row" else split_sentences(line)
+            pieces = [line] if kind == "row" else _with_short_intro(split_sentences(line))
             for piece in pieces:
                 piece = piece.strip()
                 if piece:
-                    last_sentence = Unit(h, line_number, len(units), kind, piece, page, hit.section)
+                    last_sentence = Unit(h, line_number, len(units), kind, piece, page, section, label=label,
+                                         labelled=fresh_label)
                     units.append(last_sentence)
+                    fresh_label = False
     return units
+
+
+def _with_short_intro(sentences: List[str]) -> List[str]:
+    """"… exempt from prior authorization. These include:" is one list intro: its last two words
+    alone introduce nothing."""
+    if len(sentences) > 1 and LIST_INTRO.search(sentences[-1]) and len(sentences[-1].split()) < 4:
+        return sentences[:-2] + [f"{sentences[-2]} {sentences[-1]}"]
+    return sentences
 
 
 def _named_documents(weights: Dict[str, float], hits: Sequence[Hit]) -> set:
@@ -136,11 +158,15 @@ def _near_duplicate(a: frozenset, b: frozenset) -> bool:
 
 
 def _label(unit: Unit) -> str:
-    """A figure keeps its label: "Out-of-network: $50 primary care" when the sentence doesn't say it."""
-    leaf = unit.section.split(CONTEXT_SEPARATOR)[-1].strip() if unit.section else ""
+    """A figure keeps its label: "Out-of-network: $50 primary care" when the sentence doesn't say it;
+    a paragraph's first sentence keeps the label line above it."""
+    if unit.labelled:
+        return f"{unit.label}: {unit.text}"
+    leaf = unit.label or (unit.section.split(CONTEXT_SEPARATOR)[-1].strip() if unit.section else "")
     if not leaf or not NUMBER.search(unit.text) or unit.kind == "row":
         return unit.text
-    if set(content_words(leaf)) <= set(content_words(unit.text)) or len(unit.text.split()) > 14:
+    # A heading labels a short figure; a label line labels every figure of its paragraph.
+    if set(content_words(leaf)) <= set(content_words(unit.text)) or len(unit.text.split()) > 14 and not unit.label:
         return unit.text
     return f"{leaf}: {unit.text}"
 
@@ -177,7 +203,7 @@ class ExtractiveComposer:
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
                  max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
-                 rank_bonus: float = 0.18, redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 24,
+                 redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 24,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
                  max_candidates: int = 12):
         self.embed_model = embed_model
@@ -186,8 +212,7 @@ class ExtractiveComposer:
         self.max_words = max_words
         self.max_parts = max_parts
         self.keep_margin = keep_margin  # a part scores within this of the best (in the model's log-odds)
-        self.overlap_weight = overlap_weight  # shared words in ``relevance`` and the cheap pre-selection
-        self.rank_bonus = rank_bonus  # the passage's rank in the cheap pre-selection
+        self.overlap_weight = overlap_weight  # shared words in ``relevance`` (what the gate reads)
         self.redundancy = redundancy
         self.embed_section = embed_section  # a sentence is embedded with its heading ("Copays: $20 …")
         self.max_units = max_units
@@ -214,42 +239,24 @@ class ExtractiveComposer:
         total = sum(weights.values()) or 1.0
         wanted = value_kinds(question) if wanted is None else wanted
         named = _named_documents(weights, hits)
-        overlaps = []
+        rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
+        top_passage = max((h.score for h in hits), default=0.0) or 1.0
         for unit in units:
-            words = stem_set(unit.section) | stem_set(unit.text)  # = the stems of "section text"
-            overlaps.append(sum(w for word, w in weights.items() if word in words) / total)
-        # Embedding sentences is most of an answer's time: only the likeliest are embedded.
+            unit.features = self._features(unit, hits, weights, total, wanted, named, rare, top_passage)
+        # Embedding sentences is most of an answer's time: only the likeliest are embedded, by the
+        # model's own score with the similarity still unknown (a "$20" sentence of the fifth passage
+        # outranks the first passage's general remarks when the question asks what something costs).
         if len(units) > self.max_units:
-            cheap = sorted(range(len(units)), key=lambda i: -(self.overlap_weight * overlaps[i]
-                                                              + self.rank_bonus / (units[i].hit + 1)))
-            keep = sorted(cheap[: self.max_units])
-            units, overlaps = [units[i] for i in keep], [overlaps[i] for i in keep]
+            cheap = sorted(range(len(units)), key=lambda i: (-float(units[i].features @ self.sentence_weights), i))
+            units = [units[i] for i in sorted(cheap[: self.max_units])]
         texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section and self.embed_section else u.text
                  for u in units]
         vectors = self._embed(texts)
         similarity = vectors @ np.array(question_embedding, dtype=np.float32)
-        rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
-        top_passage = max((h.score for h in hits), default=0.0) or 1.0
-        for unit, sim, vector, overlap in zip(units, similarity, vectors, overlaps):
+        for unit, sim, vector in zip(units, similarity, vectors):
             unit.vector = vector
-            unit.relevance = float(sim) + self.overlap_weight * overlap
-            text_words = stem_set(unit.text)
-            new = [rare[w] for w in text_words if w in rare]
-            unit.features = np.array([
-                float(sim),
-                overlap,
-                sum(w for word, w in weights.items() if word in text_words) / total,
-                1.0 if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0,
-                1.0 if hits[unit.hit].document_id in named else 0.0,
-                1.0 / (unit.hit + 1),
-                sum(new) / len(new) if new else 0.0,
-                min(sum(r > 0.5 for r in new), 8) / 8,
-                math.log(len(unit.text.split())),
-                1.0 if unit.kind == "item" else 0.0,
-                1.0 if unit.items else 0.0,
-                hits[unit.hit].score / top_passage,
-                1.0 if unit.line == 0 else 0.0,
-            ], dtype=np.float32)
+            unit.relevance = float(sim) + self.overlap_weight * float(unit.features[1])
+            unit.features[0] = float(sim)
             unit.score = float(unit.features @ self.sentence_weights)
         ranked = sorted(units, key=lambda u: (-u.score, u.order))
         kept: List[Unit] = []
@@ -263,6 +270,29 @@ class ExtractiveComposer:
             signatures.append(signature)
             kept.append(unit)
         return kept
+
+    @staticmethod
+    def _features(unit: Unit, hits: Sequence[Hit], weights: Dict[str, float], total: float, wanted: List[str],
+                  named: set, rare: Dict[str, float], top_passage: float) -> np.ndarray:
+        """``FEATURES`` of one unit, its similarity (the first) left at 0 until it is embedded."""
+        text_words = stem_set(unit.text)
+        words = stem_set(unit.section) | text_words  # = the stems of "section text"
+        new = [rare[w] for w in text_words if w in rare]
+        return np.array([
+            0.0,
+            sum(w for word, w in weights.items() if word in words) / total,
+            sum(w for word, w in weights.items() if word in text_words) / total,
+            1.0 if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0,
+            1.0 if hits[unit.hit].document_id in named else 0.0,
+            1.0 / (unit.hit + 1),
+            sum(new) / len(new) if new else 0.0,
+            min(sum(r > 0.5 for r in new), 8) / 8,
+            math.log(len(unit.text.split())),
+            1.0 if unit.kind == "item" else 0.0,
+            1.0 if unit.items else 0.0,
+            hits[unit.hit].score / top_passage,
+            1.0 if unit.line == 0 else 0.0,
+        ], dtype=np.float32)
 
     def enough(self, kept: List[Unit], unit: Unit) -> bool:
         """What ``compose`` reads: the best ten (the gate's) and those within ``keep_margin`` of the best,

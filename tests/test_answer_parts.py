@@ -1,0 +1,74 @@
+"""How the offline composer reads a passage into the parts an answer is made of: label lines head
+their paragraph, a list keeps its intro, and the cheap pre-selection keeps what the question asks for."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag_engine.answering import split_sentences
+from rag_engine.composer import ExtractiveComposer, _label, units_of
+from rag_engine.types import Hit
+
+COPAYS = """When using the plan, you may be responsible for a copayment for certain services.
+In-Network Copays:
+For in-network services, copayments are lower. The copayment for primary care visits is around $20, while specialist visits have a copayment of around $50.
+Out-of-Network Copays:
+The copayment for primary care visits is typically around $50, while specialist visits have a copayment of around $75.
+Tips:"""
+
+
+def hit(text: str, section: str = "Plan › Copayments", rank: int = 0) -> Hit:
+    return Hit(chunk_id=f"c{rank}", document_id="d1", title="Benefits.pdf", text=text, score=1.0 - rank / 10,
+               section=section, page=11)
+
+
+def test_a_label_line_heads_its_paragraph_and_labels_its_figures():
+    units = units_of([hit(COPAYS)], split_sentences)
+    texts = [u.text for u in units]
+    assert "In-Network Copays:" not in texts and "Tips:" not in texts  # labels are no sentences of their own
+    first, twenty, fifty = units[1], units[2], units[3]
+    assert first.section == "Plan › Copayments › In-Network Copays"
+    assert _label(first) == "In-Network Copays: For in-network services, copayments are lower."
+    # a figure further down the paragraph keeps the label too, however long its sentence
+    assert _label(twenty).startswith("In-Network Copays: The copayment for primary care visits is around $20")
+    assert _label(fifty).startswith("Out-of-Network Copays: The copayment for primary care visits is typically "
+                                    "around $50")
+    assert _label(units[0]) == units[0].text  # no label over it
+
+
+def test_a_label_over_a_list_is_the_lists_intro():
+    units = units_of([hit("Primary Responsibilities:\n- Lead the team\n- Manage the budget")], split_sentences)
+    intro = units[0]
+    assert intro.text == "Primary Responsibilities:" and [i.text for i in intro.items] == ["Lead the team",
+                                                                                          "Manage the budget"]
+
+
+def test_a_short_list_intro_joins_the_sentence_it_finishes():
+    text = "Some services are exempt from prior authorization. These include:\n- Immunizations\n- X-Ray services"
+    units = units_of([hit(text)], split_sentences)
+    intro = units[0]
+    assert intro.text == "Some services are exempt from prior authorization. These include:"
+    assert [i.text for i in intro.items] == ["Immunizations", "X-Ray services"]
+
+
+class CountingModel:
+    """Embeds nothing meaningful; records which texts the composer chose to embed."""
+
+    def __init__(self):
+        self.embedded = []
+
+    def get_text_embedding_batch(self, texts):
+        self.embedded.extend(texts)
+        return [np.ones(4, dtype=np.float32) / 2 for _ in texts]
+
+
+def test_the_sentence_holding_the_asked_value_is_embedded_though_its_passage_ranks_low():
+    filler = "\n".join(f"Copayments for a specialist are explained in section {n} of this booklet for members."
+                       for n in "ABCDEFGHIJ")
+    hits = [hit(filler, rank=0), hit(filler.replace("booklet", "guide"), rank=1),
+            hit("Specialist visits have a copayment of around $50 under the plan.", rank=4)]
+    model = CountingModel()
+    composer = ExtractiveComposer(model, split_sentences, max_units=8)
+    composer.score("How much is the copayment for a specialist?", np.ones(4) / 2, hits)
+    assert len(model.embedded) == 8
+    assert any("$50" in text for text in model.embedded)

@@ -203,7 +203,7 @@ class ExtractiveComposer:
 
     def __init__(self, embed_model: BaseEmbedding, split_sentences: Callable[[str], List[str]],
                  max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
-                 redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 24,
+                 redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 14,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
                  max_candidates: int = 12):
         self.embed_model = embed_model
@@ -225,13 +225,14 @@ class ExtractiveComposer:
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
               wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None,
               enough: Optional[Callable[[List[Unit], Unit], bool]] = None,
-              rarity: Optional[Rarity] = None) -> List[Unit]:
+              rarity: Optional[Rarity] = None, max_units: Optional[int] = None) -> List[Unit]:
         """Every usable unit of ``hits``, scored against the question, best first, repeats removed.
 
         ``weights``: how much each stemmed word of the question weighs (its idf in the tenant);
         ``rarity``: how rare words are in the tenant (without it, novelty reads as nil);
         ``enough(kept, next_unit)``: when it says so, the rest (all scored lower) is left out
-        unchecked — the near-repeat test compares every pair, and callers read only the best."""
+        unchecked — the near-repeat test compares every pair, and callers read only the best;
+        ``max_units``: how many of the likeliest units are embedded and scored (default ``self.max_units``)."""
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
         if not units:
             return []
@@ -246,9 +247,10 @@ class ExtractiveComposer:
         # Embedding sentences is most of an answer's time: only the likeliest are embedded, by the
         # model's own score with the similarity still unknown (a "$20" sentence of the fifth passage
         # outranks the first passage's general remarks when the question asks what something costs).
-        if len(units) > self.max_units:
+        max_units = max_units or self.max_units
+        if len(units) > max_units:
             cheap = sorted(range(len(units)), key=lambda i: (-float(units[i].features @ self.sentence_weights), i))
-            units = [units[i] for i in sorted(cheap[: self.max_units])]
+            units = [units[i] for i in sorted(cheap[:max_units])]
         texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section and self.embed_section else u.text
                  for u in units]
         vectors = self._embed(texts)
@@ -325,7 +327,9 @@ class ExtractiveComposer:
         ``weights`` and ``rarity``: as for ``score``; ``asks``: the (text, embedding) of each ask of a
         compound question ("How does X work, and what does Y cost?"): each gets its best sentence first."""
         wanted = value_kinds(value_question or question)
-        ranked = self.score(question, question_embedding, hits, wanted, weights, enough=self.enough, rarity=rarity)
+        # Each ask of a compound question needs its own likeliest sentences embedded.
+        ranked = self.score(question, question_embedding, hits, wanted, weights, enough=self.enough, rarity=rarity,
+                            max_units=self.max_units * max(1, len(asks)))
         if not ranked:
             return Composition("", [], -1.0)
         top = ranked[:10]

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from .chunking import display_title
+
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 PRONOUNS = {"it", "its", "it's", "they", "them", "their", "that", "this", "those", "these", "there", "one", "ones",
             "he", "she", "him", "her", "same", "which", "such"}
@@ -53,6 +55,19 @@ def core_question(text: str) -> str:
             break
     core = "\n".join(lines).strip()
     return core or text.strip()
+
+
+# A file name, or words joined by underscores as file names are ("Benefits_Details"; not an
+# identifier such as "CRF01_1b2k").
+FILE_NAME = re.compile(r"\b[A-Za-z0-9][\w-]*\.(?:pdf|docx?|html?|md|markdown|txt)\b|\b[A-Za-z]{2,}(?:_+[A-Za-z]{2,})+\b",
+                       re.I)
+
+
+def spelled_out_names(text: str) -> str:
+    """A document named by its file ("the Northwind_Standard_Benefits_Details.pdf") as words: the
+    full-text index reads the file name as one token no passage holds, which would count as a word
+    of the question the documents lack."""
+    return FILE_NAME.sub(lambda m: display_title(m.group(0)), text)
 
 
 def is_self_contained(question: str) -> bool:

@@ -19,7 +19,7 @@ from .answering import (
 from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
-from .followups import Search, core_question, plan_searches, split_compound
+from .followups import Search, core_question, plan_searches, spelled_out_names, split_compound
 from .gate import (
     LOCAL_GATE, Signals, value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
     value_found,
@@ -217,7 +217,7 @@ class KnowledgeBase:
         )
 
     def retrieve(self, tenant_id: str, query: str, top_k: Optional[int] = None, mode: str = "hybrid") -> List[Hit]:
-        query = clean_query(query)
+        query = spelled_out_names(clean_query(query))
         if len(query) > self.settings.max_query_chars:
             raise QueryTooLongError(f"The search is longer than {self.settings.max_query_chars:,} characters.")
         retriever = self.retriever(tenant_id, top_k=top_k, mode=mode)
@@ -235,7 +235,7 @@ class KnowledgeBase:
             raise RagEngineError("The question is empty.")
         if len(question) > self.settings.max_query_chars:
             raise QueryTooLongError(f"The question is longer than {self.settings.max_query_chars:,} characters.")
-        question = core_question(question)
+        question = spelled_out_names(core_question(question))
         turns = normalize_history(history)
         if turns and self.synthesizer is not None:
             standalone = self.synthesizer.condense(turns, question)

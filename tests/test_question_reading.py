@@ -82,3 +82,16 @@ def test_asked_outright_for_an_amount_a_time_or_a_count_and_none_there_is_no_ans
     # "costs" or "when" inside a question asks for no figure: "how does X affect my costs?" is answered in words
     assert not value_missing("How does an in-network provider affect my healthcare costs?", premiums)
     assert not value_missing("What discount do I get when I buy products?", history)
+
+
+def test_a_document_named_by_its_file_is_read_as_words():
+    from rag_engine.followups import spelled_out_names
+
+    assert spelled_out_names("What does the Northwind_Standard_Benefits_Details.pdf say about copays?") == \
+        "What does the Northwind Standard Benefits Details say about copays?"
+    assert spelled_out_names("Is it in the Benefits Details.pdf or acme-faq.html?") == \
+        "Is it in the Benefits Details or acme-faq?"
+    # identifiers are not file names: PostgreSQL splits them as the passages were split
+    assert spelled_out_names("The origin of the CRF01_1b2k protein, version 2.5") == \
+        "The origin of the CRF01_1b2k protein, version 2.5"
+

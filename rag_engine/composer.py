@@ -348,6 +348,14 @@ class ExtractiveComposer:
             if id(unit) in used_ids:
                 continue
             matched = unit
+            if unit.parent is not None and id(unit.parent) in used_ids:
+                # An item of a list already in the answer joins that list (not a second list below it),
+                # room permitting.
+                if any(c is unit.parent for c in chosen) and words + unit.words <= self.max_words:
+                    unit.parent.items = sorted(unit.parent.items + [unit], key=lambda i: i.order)
+                    used_ids.add(id(unit))
+                    words += unit.words
+                continue
             if unit.parent is not None and id(unit.parent) not in used_ids:
                 # An item is read with its list's intro: "covers …, including: - Gym memberships".
                 parent = unit.parent

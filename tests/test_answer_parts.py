@@ -72,3 +72,19 @@ def test_the_sentence_holding_the_asked_value_is_embedded_though_its_passage_ran
     composer.score("How much is the copayment for a specialist?", np.ones(4) / 2, hits)
     assert len(model.embedded) == 8
     assert any("$50" in text for text in model.embedded)
+
+
+class SameVectorModel:
+    def get_text_embedding_batch(self, texts):
+        return [np.ones(4, dtype=np.float32) / 2 for _ in texts]
+
+
+def test_an_item_left_out_of_a_list_in_the_answer_joins_that_list_not_a_second_one():
+    items = ["Gym memberships", "Personal training sessions", "Yoga and Pilates classes", "Fitness equipment purchases",
+             "Sports team fees", "Health retreats and spas", "Outdoor adventure activities", "Group fitness classes",
+             "Virtual fitness programs such as online yoga"]
+    text = "PerksPlus covers a wide range of fitness activities, including:\n" + "\n".join(f"- {i}" for i in items)
+    composer = ExtractiveComposer(SameVectorModel(), split_sentences, max_words=200, redundancy=0.0)
+    answer = composer.compose("Does PerksPlus cover online yoga?", np.ones(4) / 2, [hit(text)]).text
+    assert answer.count("\n\n- ") == 0, answer  # one list, not a list and then a stray item under it
+    assert all(answer.count(f"- {i}") == 1 for i in items), answer

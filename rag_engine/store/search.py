@@ -42,7 +42,6 @@ class ChunkSearch:
     bm25_list_depth: int = BM25_LIST_DEPTH
     bm25_postings_budget: int = BM25_POSTINGS_BUDGET
     bm25_pool: int = BM25_POOL
-    bm25_bounded: bool = True  # complete only the pool chunks that can still reach the top k (same top k)
 
     def tenant_chunk_count(self, tenant_id: str) -> int:
         t = self.tables
@@ -97,13 +96,6 @@ class ChunkSearch:
         # one row would otherwise walk the tenant index once per winner).
         return f"SELECT node_id, text, metadata_ FROM {self.tables.chunks} WHERE id = {id_expression} OFFSET 0"
 
-    def _posting_by_key(self, chunk_expression: str, lexeme_expression: str) -> str:
-        # One primary-key probe per (chunk, lexeme), not flattened (OFFSET 0): joined, the planner
-        # may probe the impact-ordered index instead, walking a lexeme's tf/length range per chunk
-        # (50 µs a probe against a few). The caller filters on the tenant afterwards.
-        return (f"SELECT tenant_id, tf, dl FROM {self.tables.postings} "
-                f"WHERE chunk_id = {chunk_expression} AND lexeme = {lexeme_expression} OFFSET 0")
-
     def text_search(self, tenant_id: str, query: str, k: int) -> List[ChunkRow]:
         """The tenant's ``k`` best chunks by Okapi BM25 over the query's lexemes (any may match).
 
@@ -115,11 +107,7 @@ class ChunkSearch:
         lexeme's postings are read in impact order (tf descending, then shortest chunk), a bounded
         number of them (``bm25_list_depth``, ``bm25_postings_budget``). The best ``pool`` chunks by that partial score then get
         the postings of theirs that the cut lists left out (primary-key look-ups), and are ranked
-        on their complete score. Only the pool chunks that could still reach the top ``k`` are
-        completed (MaxScore's bound): a posting a cut list left unread has a tf no higher than the
-        last one read, so it adds at most that tf's score at the shortest length; a chunk whose
-        partial score plus those bounds for its missing lexemes stays below the k-th best partial
-        score (which k chunks' complete scores reach) cannot enter the top k. Exact whenever no list was cut; otherwise a chunk holding only
+        on their complete score. Exact whenever no list was cut; otherwise a chunk holding only
         common words, each with a low tf, can be missed: ``text_search_exhaustive`` is the
         reference (tests and the bench measure the overlap).
         """
@@ -152,28 +140,19 @@ class ChunkSearch:
                            END AS depth
                     FROM found f CROSS JOIN stats s) d),
             lists AS MATERIALIZED (
-                SELECT q.lexeme, p.chunk_id, p.tf, {score} AS part
+                SELECT q.lexeme, p.chunk_id, {score} AS part
                 FROM q CROSS JOIN stats s CROSS JOIN LATERAL (
                     SELECT chunk_id, tf, dl FROM {t.postings} p
                     WHERE {t.of_tenant(t.postings, "p")} AND p.lexeme = q.lexeme
                     ORDER BY p.tf DESC, p.dl, p.chunk_id LIMIT q.depth) p),
-            bounds AS MATERIALIZED (
-                SELECT l.lexeme, q.idf * min(l.tf) * (:k1 + 1) / (min(l.tf) + :k1 * (1 - :b)) AS bound
-                FROM lists l JOIN q USING (lexeme) WHERE q.cut GROUP BY l.lexeme, q.idf),
             pool AS MATERIALIZED (
-                SELECT l.chunk_id, sum(l.part) AS partial, coalesce(sum(b.bound), 0) AS bound_read
-                FROM lists l LEFT JOIN bounds b USING (lexeme)
-                GROUP BY l.chunk_id ORDER BY partial DESC, l.chunk_id LIMIT :pool),
-            bar AS MATERIALIZED (
-                SELECT coalesce((SELECT partial FROM pool ORDER BY partial DESC, chunk_id
-                                 OFFSET :k - 1 LIMIT 1), 0) AS threshold,
-                       (SELECT coalesce(sum(bound), 0) FROM bounds) AS bound_all),
+                SELECT chunk_id, sum(part) AS partial FROM lists
+                GROUP BY chunk_id ORDER BY partial DESC, chunk_id LIMIT :pool),
             rest AS MATERIALIZED (
                 SELECT po.chunk_id, sum({score}) AS extra
-                FROM pool po CROSS JOIN bar CROSS JOIN stats s CROSS JOIN q
-                CROSS JOIN LATERAL ({self._posting_by_key("po.chunk_id", "q.lexeme")}) p
+                FROM pool po CROSS JOIN stats s CROSS JOIN q
+                JOIN {t.postings} p ON p.chunk_id = po.chunk_id AND p.lexeme = q.lexeme
                 WHERE q.cut AND {t.of_tenant(t.postings, "p")}
-                  AND (NOT :bounded OR po.partial + bar.bound_all - po.bound_read >= bar.threshold)
                   AND NOT EXISTS (SELECT 1 FROM lists l WHERE l.chunk_id = po.chunk_id AND l.lexeme = q.lexeme)
                 GROUP BY po.chunk_id),
             scored AS MATERIALIZED (
@@ -185,7 +164,7 @@ class ChunkSearch:
             WHERE {t.of_tenant(t.chunks, "c")}
             ORDER BY sc.score DESC, c.node_id"""
         params = scope(tenant_id, query=query, depth=int(self.bm25_list_depth), budget=int(self.bm25_postings_budget),
-                       pool=pool, k=int(k), k1=float(self.bm25_k1), b=float(self.bm25_b), bounded=bool(self.bm25_bounded))
+                       pool=pool, k=int(k), k1=float(self.bm25_k1), b=float(self.bm25_b))
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(sql), params).all()
         return [ChunkRow(r.node_id, r.text, r.metadata_, float(r.score)) for r in rows]

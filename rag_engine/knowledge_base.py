@@ -279,13 +279,11 @@ class KnowledgeBase:
             question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
-                          0.0 if standalone == question or as_follow_up else 1.0, 0.0 if vetoed else 1.0)
+                          0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         if not answerable and turns and standalone == question and self.synthesizer is None and not as_follow_up:
             # "When do I get my money back?" after a question about returns reads as a question of its own
-            # but shares no word with the passage that answers it: read with the turn before, it may. It
-            # gets no follow-up's benefit of the doubt (the follow_up signal stays 0): "Do you sell gift
-            # cards?" after a question about shipping shares that turn's words, not its answer.
+            # but shares no word with the passage that answers it: read with the turn before, it may.
             again = self._prepare(tenant_id, question, history, as_follow_up=True)
             if again.answerable:
                 return again

@@ -90,13 +90,11 @@ def replace_subject(previous: str, subject: str) -> str:
     return f"{previous.rstrip(' ?.!')} {subject}?"
 
 
-def plan_searches(turns: List[Tuple[str, str]], question: str, as_follow_up: bool = False
-                  ) -> Tuple[List[Search], str]:
+def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:
     """The searches for ``question`` after ``turns`` [(role, content)], and the standalone question.
 
     The standalone question is what the gate and the composer read: the last turn when it
-    stands on its own (unless ``as_follow_up``), else the last turn with the earlier question it
-    continues.
+    stands on its own, else the last turn with the earlier question it continues.
     """
     users = [content.strip() for role, content in turns if role == "user"]
     assistant = next((content.strip() for role, content in reversed(turns) if role == "assistant"), None)
@@ -114,14 +112,14 @@ def plan_searches(turns: List[Tuple[str, str]], question: str, as_follow_up: boo
             rewritten = f"{previous.rstrip(' ?.!')} {subject}?"
         return [Search(rewritten, 1.0), Search(f"{previous} {question}", 0.5)], rewritten
     joined = f"{previous} {question}"
-    if is_self_contained(question) and not as_follow_up:
+    if is_self_contained(question):
         searches = [Search(question, 1.0), Search(joined, 0.5)]
         standalone = question
     else:
         searches = [Search(question, 0.4), Search(joined, 1.0)]
         standalone = joined
     if assistant:
-        searches.append(Search(f"{_first_words(assistant, 60)} {question}", 0.6 if standalone == joined else 0.3))
+        searches.append(Search(f"{_first_words(assistant, 60)} {question}", 0.3 if is_self_contained(question) else 0.6))
     return searches, standalone
 
 

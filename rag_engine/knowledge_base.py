@@ -227,10 +227,8 @@ class KnowledgeBase:
         return retriever.search(query, legs=(vector_rows, text_leg.result())).hits
 
     # ------------------------------------------------------------------ answering
-    def _prepare(self, tenant_id: str, question: str, history, as_follow_up: bool = False) -> "Prepared":
-        """Condense or plan the searches, retrieve, compose (offline) and decide answerability.
-
-        ``as_follow_up``: read the question with the turn it continues even when it stands alone."""
+    def _prepare(self, tenant_id: str, question: str, history) -> "Prepared":
+        """Condense or plan the searches, retrieve, compose (offline) and decide answerability."""
         validate_tenant(tenant_id)
         question = clean_query(question or "")
         if not question.strip():
@@ -243,7 +241,7 @@ class KnowledgeBase:
             standalone = self.synthesizer.condense(turns, question)
             searches = [Search(standalone, 1.0)]
         else:
-            searches, standalone = plan_searches(turns, question, as_follow_up)
+            searches, standalone = plan_searches(turns, question)
         # Each ask of "How does X work, and what does Y cost?" is searched too (the customer's own question:
         # a follow-up joined to the turn it continues is one ask, not two).
         asks = split_compound(standalone) if standalone == question else []
@@ -281,12 +279,6 @@ class KnowledgeBase:
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
                           0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)
         answerable = bool(hits) and self._answerable(signals)
-        if not answerable and turns and standalone == question and self.synthesizer is None and not as_follow_up:
-            # "When do I get my money back?" after a question about returns reads as a question of its own
-            # but shares no word with the passage that answers it: read with the turn before, it may.
-            again = self._prepare(tenant_id, question, history, as_follow_up=True)
-            if again.answerable:
-                return again
         return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n)
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):

@@ -165,20 +165,3 @@ def test_both_fusions_rank_the_right_page_first(make_kb):
         retriever = kb.retriever("acme")
         assert retriever.fusion == fusion
         assert kb.retrieve("acme", "How much does shipping to Europe cost?", top_k=1)[0].page == 2
-
-
-def test_a_follow_up_that_reads_as_its_own_question_is_read_with_the_turn_before_when_alone_it_finds_nothing(acme):
-    # "money back" is in no passage: alone, the question is declined; after a question about returns
-    # it is the refund's timing.
-    alone = acme.answer("acme", "When do I get my money back?")
-    assert not alone.answered
-    history = [
-        {"role": "customer", "content": "Can I return an item I bought?"},
-        {"role": "assistant", "content": "Yes, you can return any unused item within 30 days of delivery. [1]"},
-    ]
-    follow_up = acme.answer("acme", "When do I get my money back?", history=history)
-    assert follow_up.answered and "5 business days" in follow_up.text, follow_up.text
-    assert "return" in follow_up.question.lower()  # the standalone question joined the turn before
-    # a question the documents cannot answer stays declined however it is read
-    unrelated = acme.answer("acme", "What is the boiling point of mercury in Kelvin?", history=history)
-    assert not unrelated.answered

@@ -70,6 +70,14 @@ def spelled_out_names(text: str) -> str:
     return FILE_NAME.sub(lambda m: display_title(m.group(0)), text)
 
 
+def continues_explicitly(question: str) -> bool:
+    """The message says it continues the conversation: "and …", "what about …", "I mean …", or a
+    pronoun ("Is its decision final?"), not only by being short ("What is the capital of Australia?")."""
+    words = {w.lower() for w in WORD.findall(question)}
+    return bool(FOLLOW_UP_START.match(question) or CORRECTION.match(question) or ELLIPSIS.match(question)
+                or NAMED_ELLIPSIS.match(question) or PRONOUNS & words)
+
+
 def is_self_contained(question: str) -> bool:
     words = [w.lower() for w in WORD.findall(question)]
     content = [w for w in words if w not in STOP and w not in PRONOUNS]

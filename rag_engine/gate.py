@@ -73,6 +73,14 @@ def spellings(lexemes: Dict[str, int], hits: Sequence[Hit]) -> Dict[str, Optiona
     return {lx: lx if lx in present else _close(lx, vocabulary) for lx in lexemes}
 
 
+def strangers(question: str, hits: Sequence[Hit]) -> bool:
+    """A follow-up's own words, none in the passages found for it ("What is the capital of Australia?"
+    after a question about coinsurance): it is not about them. False when it has no words of its own
+    ("What do I get for it?" continues the turn before entirely)."""
+    own = stem_set(question)
+    return bool(own) and not any(own & _passage_words(hit) for hit in hits)
+
+
 def _passage_words(hit: Hit) -> frozenset:
     # = the stems of "title section text" (no word spans a space); each part's stems are remembered.
     return stem_set(hit.title) | stem_set(hit.section) | stem_set(hit.text)

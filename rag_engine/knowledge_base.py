@@ -19,10 +19,12 @@ from .answering import (
 from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
-from .followups import Search, core_question, plan_searches, spelled_out_names, split_compound
+from .followups import (
+    Search, continues_explicitly, core_question, plan_searches, spelled_out_names, split_compound,
+)
 from .gate import (
     LOCAL_GATE, Signals, value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
-    value_found,
+    strangers, value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes, settled
@@ -272,9 +274,13 @@ class KnowledgeBase:
                 for u in composition.ranked[:5]]
         sentences = [f"{section} {text}" for _, section, text in best]
         # A phone number, address, code or person's name asked for, or "how much / when / how many?" asked
-        # outright, and none there: declined outright.
+        # outright, and none there: declined outright. So is a message read as a follow-up only for being
+        # short, none of whose own words the passages found hold ("What is the capital of Australia?" after
+        # a question about coinsurance): joined to the turn before, it would be answered with that turn's
+        # passages.
         vetoed = value_missing(question, sentences) or not person_named(
-            question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n))
+            question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n)) \
+            or (standalone != question and not continues_explicitly(question) and strangers(question, hits))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
                           0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)

@@ -165,3 +165,15 @@ def test_both_fusions_rank_the_right_page_first(make_kb):
         retriever = kb.retriever("acme")
         assert retriever.fusion == fusion
         assert kb.retrieve("acme", "How much does shipping to Europe cost?", top_k=1)[0].page == 2
+
+
+def test_a_short_new_question_mid_conversation_is_not_answered_with_the_turn_before(acme):
+    # Two words of its own make it read as a follow-up, joined to the shipping question; but it does not
+    # say it continues (no "and …", no pronoun) and no passage found holds its words.
+    history = [
+        {"role": "customer", "content": "How long does shipping to Europe take?"},
+        {"role": "assistant", "content": "Shipping to Europe takes 7 to 10 business days. [1]"},
+    ]
+    stranger = acme.answer("acme", "What is the capital of Australia?", history=history)
+    assert not stranger.answered, stranger.text
+    assert acme.answer("acme", "and what does it cost?", history=history).answered  # a follow-up by its form

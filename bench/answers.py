@@ -14,7 +14,9 @@ Data (``bench/data/*.jsonl``, one record a line, each with an ``id`` and a ``spl
   strings no document contains, which is what makes them unanswerable), plus a few off-topic;
 * ``contoso_conversations.jsonl`` — multi-turn conversations whose last customer message needs
   the history (pronoun, ellipsis, correction, clarification; a few cannot be answered);
-* ``demo.jsonl`` — the same three kinds over the demo company's ``samples/``.
+* ``demo.jsonl`` — the same three kinds over the demo company's ``samples/``;
+* ``mid-conversation`` (made from the above, no file) — each unanswerable question asked as the
+  next message after the first exchange of an answerable Contoso conversation: a history to lean on.
 
 ``expected`` is ``{"file", "pages"}`` (``pages`` null for documents without pages), a list of
 them when several places answer, or null when the question must be declined. A fact is a string
@@ -45,7 +47,7 @@ import re
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -66,6 +68,10 @@ SETS: Dict[str, Tuple[str, str]] = {
     "demo": ("demo.jsonl", "acme"),
 }
 TENANT_DOCUMENTS = {"contoso": CONTOSO_PDFS, "acme": SAMPLES}
+# Sets made from the others: each unanswerable question asked as the next message of an answerable
+# conversation's first exchange (does the history make it look answerable?).
+DERIVED: Dict[str, str] = {"mid-conversation": "contoso"}
+ALL_SETS = list(SETS) + list(DERIVED)
 
 
 # ------------------------------------------------------------------------------------- data
@@ -140,8 +146,25 @@ def parse_item(record: dict, set_name: str, tenant: str) -> Item:
                 facts=_facts(record.get("facts")), absent=tuple(record.get("absent") or ()))
 
 
+def tenant_of(name: str) -> str:
+    return DERIVED[name] if name in DERIVED else SETS[name][1]
+
+
+def mid_conversation(split: str = "all", data_dir: Path = DATA) -> List[Item]:
+    """Unanswerable question i after the first exchange of answerable conversation i (cycled), in the
+    question's split: the same questions as ``unanswerable``, now with a history to lean on."""
+    openings = [c for c in load_set("conversations", data_dir=data_dir) if c.answerable and len(c.history) >= 2]
+    items = []
+    for i, item in enumerate(load_set("unanswerable", split, data_dir)):
+        opening = openings[i % len(openings)]
+        items.append(replace(item, id=f"{item.id}@{opening.id}", set="mid-conversation", history=opening.history[:2]))
+    return items
+
+
 def load_set(name: str, split: str = "all", data_dir: Path = DATA) -> List[Item]:
-    """The items of one set (``contoso``, ``unanswerable``, ``conversations``, ``demo``)."""
+    """The items of one set (``contoso``, ``unanswerable``, ``conversations``, ``demo``, ``mid-conversation``)."""
+    if name == "mid-conversation":
+        return mid_conversation(split, data_dir)
     filename, tenant = SETS[name]
     with open(data_dir / filename, encoding="utf-8") as fh:
         items = [parse_item(json.loads(line), name, tenant) for line in fh if line.strip()]
@@ -463,7 +486,7 @@ def run(kb, items: Sequence[Item], verbose_log=None) -> List[Result]:
 
 def evaluate_sets(kb, sets: Dict[str, List[Item]], names: Sequence[str], args) -> dict:
     """Ingest the tenants the sets need, answer every item, print one table per set."""
-    ingest_tenants(kb, dict.fromkeys(SETS[n][1] for n in names))
+    ingest_tenants(kb, dict.fromkeys(tenant_of(n) for n in names))
     mode = "LLM path (local stand-in)" if args.llm else "extractive"
     report = {"mode": mode, "split": args.split, "sets": {}}
     for name, items in sets.items():
@@ -485,7 +508,7 @@ def evaluate_sets(kb, sets: Dict[str, List[Item]], names: Sequence[str], args) -
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("test", "train", "all"), default="test")
-    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)}")
+    parser.add_argument("--sets", default=",".join(ALL_SETS), help=f"comma-separated, of: {', '.join(ALL_SETS)}")
     parser.add_argument("--llm", action="store_true", help="answer through the LLM path (local stand-in server)")
     parser.add_argument("--limit", type=int, default=None, help="at most N items per set")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every failing item")
@@ -502,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if problems else 0
 
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    unknown = set(names) - set(SETS)
+    unknown = set(names) - set(ALL_SETS)
     if unknown:
         parser.error(f"unknown set(s): {', '.join(sorted(unknown))}")
     sets = {n: load_set(n, args.split)[: args.limit] for n in names}

@@ -164,3 +164,12 @@ def test_a_question_naming_the_document_by_its_file_is_answered_from_it(contoso_
     assert answer.answered, answer.text
     assert {title for title, _ in where(answer)} == {"Northwind_Standard_Benefits_Details.pdf"}, where(answer)
     assert re.search(r"out-of-network", answer.text), answer.text
+
+
+def test_the_mid_conversation_set_asks_each_unanswerable_question_after_an_answerable_exchange():
+    from bench.answers import load_set
+
+    plain, mid = load_set("unanswerable", "test"), load_set("mid-conversation", "test")
+    assert [i.question for i in mid] == [i.question for i in plain] and all(not i.answerable for i in mid)
+    assert all(len(i.history) == 2 and i.history[0]["role"] == "user" for i in mid)
+    assert len({i.id for i in mid}) == len(mid)

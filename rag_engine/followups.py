@@ -78,6 +78,12 @@ def continues_explicitly(question: str) -> bool:
                 or NAMED_ELLIPSIS.match(question) or PRONOUNS & words)
 
 
+# "Which" that asks for one of a kind named at once ("Which dentists …?") refers to nothing said before;
+# "Which is cheaper?" / "Which one …?" / "Which of them …?" do.
+WHICH_OF_A_KIND = re.compile(r"^\s*which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did|should|would|could|can|will)\b)"
+                             r"[a-z]", re.I)
+
+
 def is_self_contained(question: str) -> bool:
     words = [w.lower() for w in WORD.findall(question)]
     content = [w for w in words if w not in STOP and w not in PRONOUNS]
@@ -85,7 +91,8 @@ def is_self_contained(question: str) -> bool:
         return False
     if len(content) <= 2:
         return False
-    return not (len(words) <= 10 and PRONOUNS.intersection(words))
+    referring = PRONOUNS.intersection(words[1:] if WHICH_OF_A_KIND.match(question) else words)
+    return not (len(words) <= 10 and referring)
 
 
 def replace_subject(previous: str, subject: str) -> str:

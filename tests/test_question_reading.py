@@ -95,3 +95,14 @@ def test_a_document_named_by_its_file_is_read_as_words():
     assert spelled_out_names("The origin of the CRF01_1b2k protein, version 2.5") == \
         "The origin of the CRF01_1b2k protein, version 2.5"
 
+
+
+def test_which_of_a_kind_named_at_once_is_no_reference_to_the_turn_before():
+    from rag_engine.followups import is_self_contained
+
+    assert is_self_contained("Which dentists in Denver are in the Northwind network?")
+    assert is_self_contained("Which HR representative handles PerksPlus questions?")
+    # these do point back
+    for question in ("Which is cheaper?", "Which one covers dental?", "Which of them covers dental care for kids?",
+                     "Which plan covers it?"):
+        assert not is_self_contained(question), question

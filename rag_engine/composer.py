@@ -350,8 +350,8 @@ class ExtractiveComposer:
             matched = unit
             if unit.parent is not None and id(unit.parent) in used_ids:
                 # An item of a list already in the answer joins that list (not a second list below it),
-                # room permitting.
-                if any(c is unit.parent for c in chosen) and words + unit.words <= self.max_words:
+                # room permitting. (A list's intro is a sentence: in ``used_ids`` only once chosen.)
+                if words + unit.words <= self.max_words:
                     unit.parent.items = sorted(unit.parent.items + [unit], key=lambda i: i.order)
                     used_ids.add(id(unit))
                     words += unit.words

@@ -70,29 +70,36 @@ def spelled_out_names(text: str) -> str:
     return FILE_NAME.sub(lambda m: display_title(m.group(0)), text)
 
 
-def continues_explicitly(question: str) -> bool:
-    """The message says it continues the conversation: "and …", "what about …", "I mean …", or a
-    pronoun ("Is its decision final?"), not only by being short ("What is the capital of Australia?")."""
-    words = {w.lower() for w in WORD.findall(question)}
-    return bool(FOLLOW_UP_START.match(question) or CORRECTION.match(question) or ELLIPSIS.match(question)
-                or NAMED_ELLIPSIS.match(question) or PRONOUNS & words)
-
-
 # "Which" that asks for one of a kind named at once ("Which dentists …?") refers to nothing said before;
 # "Which is cheaper?" / "Which one …?" / "Which of them …?" do.
 WHICH_OF_A_KIND = re.compile(r"^\s*which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did|should|would|could|can|will)\b)"
                              r"[a-z]", re.I)
 
 
+def _words(question: str) -> List[str]:
+    return [w.lower() for w in WORD.findall(question)]
+
+
+def _refers_back(question: str, words: List[str]) -> bool:
+    """A pronoun that points to something said before ("Is its decision final?")."""
+    return bool(PRONOUNS.intersection(words[1:] if WHICH_OF_A_KIND.match(question) else words))
+
+
+def continues_explicitly(question: str) -> bool:
+    """The message says it continues the conversation: "and …", "what about …", "I mean …", or a
+    pronoun ("Is its decision final?"), not only by being short ("What is the capital of Australia?")."""
+    return bool(FOLLOW_UP_START.match(question) or CORRECTION.match(question) or ELLIPSIS.match(question)
+                or NAMED_ELLIPSIS.match(question) or _refers_back(question, _words(question)))
+
+
 def is_self_contained(question: str) -> bool:
-    words = [w.lower() for w in WORD.findall(question)]
+    words = _words(question)
     content = [w for w in words if w not in STOP and w not in PRONOUNS]
     if FOLLOW_UP_START.match(question) or CORRECTION.match(question):
         return False
     if len(content) <= 2:
         return False
-    referring = PRONOUNS.intersection(words[1:] if WHICH_OF_A_KIND.match(question) else words)
-    return not (len(words) <= 10 and referring)
+    return not (len(words) <= 10 and _refers_back(question, words))
 
 
 def replace_subject(previous: str, subject: str) -> str:

@@ -129,6 +129,8 @@ def answer_message(message_id: str) -> str:
 
 def _answer(message_id: str, may_fail_it: bool) -> str:
     message = db.session.get(Message, message_id)
+    if message is None:  # an earlier message deleted meanwhile (its conversation removed)
+        return "gone"
     try:
         reply = replies.answer(message)
     except Exception:

@@ -47,6 +47,7 @@ QUESTION_VALUE = [
     (re.compile(r"\bhow\s+many\b|\bnumber\s+of\b|\blimit\b", re.I), "count"),
 ]
 NUMBER = re.compile(r"\d")
+FIGURE = re.compile(r"\d[\d,.]*")
 LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such|also|additionally|in addition|however|"
                         r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise)\b", re.I)
 URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
@@ -205,7 +206,7 @@ class ExtractiveComposer:
                  max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
                  redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 14,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
-                 max_candidates: int = 12):
+                 max_candidates: int = 12, same_point: float = 0.85, own_words: int = 4):
         self.embed_model = embed_model
         # A chunk's lines come back answer after answer: each is split into sentences once.
         self.split_sentences = _remembered(split_sentences)
@@ -218,6 +219,8 @@ class ExtractiveComposer:
         self.max_units = max_units
         self.cache_size = cache_size
         self.sentence_weights = np.asarray(sentence_weights, dtype=np.float32)
+        self.same_point = same_point  # cosine over which two parts make one point (tuned on train) …
+        self.own_words = own_words  # … unless one brings more words of its own than this
         self.max_candidates = max_candidates  # the parts are chosen among the best of these
         self._cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._lock = threading.Lock()
@@ -340,6 +343,9 @@ class ExtractiveComposer:
         # Maximal marginal relevance: each further part must add something the chosen ones don't say.
         candidates = [u for u in ranked if u.score >= best - self.keep_margin]
         firsts = [self._ask_scores(ranked, text, embedding, weights) for text, embedding in asks]
+        for scores in firsts:  # each ask's own best are candidates, however the whole question ranks them
+            top_of_ask = max(scores.values())
+            candidates += [u for u in ranked if scores[id(u)] >= top_of_ask - self.keep_margin and u not in candidates]
         while candidates and len(chosen) < self.max_parts and words < self.max_words:
             relevance = firsts.pop(0) if firsts else {id(u): u.score for u in candidates}
             unit = max(candidates, key=lambda u: relevance.get(id(u), -math.inf) - self.redundancy * max(
@@ -355,6 +361,8 @@ class ExtractiveComposer:
                     unit.parent.items = sorted(unit.parent.items + [unit], key=lambda i: i.order)
                     used_ids.add(id(unit))
                     words += unit.words
+                continue
+            if self._says_again(unit.parent or unit, chosen):
                 continue
             if unit.parent is not None and id(unit.parent) not in used_ids:
                 # An item is read with its list's intro: "covers …, including: - Gym memberships".
@@ -382,6 +390,17 @@ class ExtractiveComposer:
             rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
             chosen = [first] + rest
         return self._render(_opening_first(chosen), hits, best, top)
+
+    def _says_again(self, unit: Unit, chosen: List[Unit]) -> bool:
+        """A part that makes a point already made, in other words ("… responsible for a greater portion of
+        the costs" twice): nearly the same meaning, and hardly a word of its own (the sentence that adds
+        "specialty drugs", or the out-of-network copay beside the in-network one, makes a point of its own)."""
+        if unit.vector is None:
+            return False
+        words, figures = stem_set(unit.text), set(FIGURE.findall(unit.text))
+        return any(c.vector is not None and float(unit.vector @ c.vector) > self.same_point
+                   and len(words - stem_set(c.text)) <= self.own_words and figures <= set(FIGURE.findall(c.text))
+                   for c in chosen)
 
     def _ask_scores(self, units: Sequence[Unit], text: str, embedding: Sequence[float],
                     weights: Optional[Dict[str, float]]) -> Dict[int, float]:

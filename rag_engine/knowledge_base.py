@@ -247,7 +247,7 @@ class KnowledgeBase:
         # Each ask of "How does X work, and what does Y cost?" is searched too (the customer's own question:
         # a follow-up joined to the turn it continues is one ask, not two).
         asks = split_compound(standalone) if standalone == question else []
-        searches = searches + [Search(ask, 0.5) for ask in asks if ask != standalone]
+        searches = searches + [Search(ask, 1.0) for ask in asks if ask != standalone]
         # The term statistics need no embedding: PostgreSQL counts them while the searches run.
         statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
         hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)

@@ -88,3 +88,13 @@ def test_an_item_left_out_of_a_list_in_the_answer_joins_that_list_not_a_second_o
     answer = composer.compose("Does PerksPlus cover online yoga?", np.ones(4) / 2, [hit(text)]).text
     assert answer.count("\n\n- ") == 0, answer  # one list, not a list and then a stray item under it
     assert all(answer.count(f"- {i}") == 1 for i in items), answer
+
+
+def test_a_point_made_again_in_other_words_is_left_out_but_a_new_figure_is_not():
+    text = ("Out of network, you pay a greater portion of the costs.\n"
+            "You will be responsible for a greater portion of the costs when a provider is out of network.\n"
+            "Out of network, the copayment for a specialist is around $75.")
+    composer = ExtractiveComposer(SameVectorModel(), split_sentences, redundancy=0.0)  # every pair: cosine 1
+    answer = composer.compose("What do I pay out of network?", np.ones(4) / 2, [hit(text)]).text
+    assert answer.count("greater portion of the costs") == 1, answer
+    assert "$75" in answer, answer  # the same meaning, but a figure of its own

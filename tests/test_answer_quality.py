@@ -164,6 +164,8 @@ def test_a_question_naming_the_document_by_its_file_is_answered_from_it(contoso_
     assert answer.answered, answer.text
     assert {title for title, _ in where(answer)} == {"Northwind_Standard_Benefits_Details.pdf"}, where(answer)
     assert re.search(r"out-of-network", answer.text), answer.text
+    # its key fact: not crowded out by a second sentence saying "a greater portion of the costs" again
+    assert all(fact.found_in(answer.text) for fact in item.facts), answer.text
 
 
 def test_the_mid_conversation_set_asks_each_unanswerable_question_after_an_answerable_exchange():

@@ -177,3 +177,23 @@ def test_a_short_new_question_mid_conversation_is_not_answered_with_the_turn_bef
     stranger = acme.answer("acme", "What is the capital of Australia?", history=history)
     assert not stranger.answered, stranger.text
     assert acme.answer("acme", "and what does it cost?", history=history).answered  # a follow-up by its form
+
+
+def test_each_ask_of_a_compound_question_is_answered_when_one_ask_outweighs_the_other(kb):
+    # Twelve documents answer the first ask; one, whose rarer words weigh most in the whole question,
+    # answers the second. Each ask gets its own best sentence, however the whole question ranks them.
+    topics = ["primary care visits", "specialist visits", "emergency rooms", "urgent care clinics", "laboratory tests",
+              "imaging scans", "physical therapy", "mental health counselling", "maternity care",
+              "prescription refills", "outpatient surgery", "allergy testing"]
+    for topic in topics:
+        kb.ingest("acme", title=f"{topic}.md", text=(
+            f"## Choosing providers for {topic}\n\nChoosing an in-network provider for {topic} keeps your out-of-pocket "
+            f"costs lower, because in-network providers accept negotiated rates. An out-of-network provider for "
+            f"{topic} may bill you for the difference, so your out-of-pocket costs are higher."))
+    kb.ingest("acme", title="hospice.md", text="## Hospice care\n\nHospice care covers nursing visits, pain management, "
+                                               "respite stays and bereavement counselling for the family.")
+    answer = kb.answer("acme", "How does choosing an in-network provider affect my out-of-pocket costs, and what "
+                               "does hospice care cover?")
+    assert answer.answered, answer.text
+    assert "bereavement counselling" in answer.text and "in-network provider for" in answer.text, answer.text
+    assert {s.title for s in answer.sources} > {"hospice.md"}, answer.sources

@@ -321,6 +321,9 @@ class ExtractiveComposer:
 
     @staticmethod
     def _usable(unit: Unit) -> bool:
+        if unit.kind == "item" and unit.parent is None and len(unit.text.split()) < 4:
+            # "- Certain Imaging Services" whose list's intro is in another passage: a fragment alone
+            return False
         return _usable_text(unit.kind, unit.text)
 
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],

@@ -98,3 +98,25 @@ def test_a_point_made_again_in_other_words_is_left_out_but_a_new_figure_is_not()
     answer = composer.compose("What do I pay out of network?", np.ones(4) / 2, [hit(text)]).text
     assert answer.count("greater portion of the costs") == 1, answer
     assert "$75" in answer, answer  # the same meaning, but a figure of its own
+
+
+class DistinctVectorModel:
+    """A vector of its own for every text (nearly orthogonal in 64 dimensions): no part repeats another."""
+
+    def get_text_embedding_batch(self, texts):
+        vectors = [np.random.default_rng(sum(map(ord, text))).standard_normal(64).astype(np.float32) for text in texts]
+        return [v / np.linalg.norm(v) for v in vectors]
+
+
+def test_a_short_item_whose_list_intro_is_in_another_passage_is_no_part_of_its_own():
+    # The chunk opens mid-list: "- Certain Imaging Services" alone says nothing.
+    text = ("- Certain Imaging Services\n- Certain Lab Tests\n"
+            "Some pediatric services are exempt from prior authorization as well.")
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    answer = composer.compose("Which services need no prior authorization?", np.ones(64) / 8, [hit(text)]).text
+    assert "Imaging" not in answer and "Lab Tests" not in answer, answer
+    assert "pediatric services are exempt" in answer, answer
+    # an item of its own list (the intro in the same passage) is read with it as before
+    listed = composer.compose("Which services need no prior authorization?", np.ones(64) / 8,
+                              [hit("These services are exempt:\n- Certain Imaging Services\n- Certain Lab Tests")]).text
+    assert "- Certain Imaging Services" in listed, listed

@@ -328,10 +328,12 @@ class ExtractiveComposer:
 
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
                 value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None,
-                rarity: Optional[Rarity] = None, asks: Sequence[Tuple[str, Sequence[float]]] = ()) -> Composition:
+                rarity: Optional[Rarity] = None, asks: Sequence[Tuple[str, Sequence[float]]] = (),
+                said: str = "") -> Composition:
         """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones;
         ``weights`` and ``rarity``: as for ``score``; ``asks``: the (text, embedding) of each ask of a
-        compound question ("How does X work, and what does Y cost?"): each gets its best sentence first."""
+        compound question ("How does X work, and what does Y cost?"): each gets its best sentence first;
+        ``said``: the answer the customer got before this (a follow-up's answer says something new)."""
         wanted = value_kinds(value_question or question)
         # Each ask of a compound question needs its own likeliest sentences embedded.
         ranked = self.score(question, question_embedding, hits, wanted, weights, enough=self.enough, rarity=rarity,
@@ -345,6 +347,14 @@ class ExtractiveComposer:
         words = 0
         # Maximal marginal relevance: each further part must add something the chosen ones don't say.
         candidates = [u for u in ranked if u.score >= best - self.keep_margin]
+        if said:
+            # A follow-up's answer does not repeat the answer before it ("Skiing and snowboarding lessons"
+            # again, asked whether PerksPlus also pays for travel): parts with no word of their own, and
+            # lists with no item of their own, left out, unless nothing else is left.
+            known = stem_set(said)
+            fresh = [u for u in candidates
+                     if (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known)]
+            candidates = fresh or candidates
         firsts = [self._ask_scores(ranked, text, embedding, weights) for text, embedding in asks]
         for scores in firsts:  # each ask's own best are candidates, however the whole question ranks them
             top_of_ask = max(scores.values())

@@ -176,3 +176,9 @@ def _first_words(text: str, limit: int) -> str:
 
 def last_user_turn(turns: List[Tuple[str, str]]) -> Optional[str]:
     return next((content for role, content in reversed(turns) if role == "user"), None)
+
+
+def last_answer(turns: List[Tuple[str, str]]) -> str:
+    """The assistant's latest reply ("" when none), citations dropped."""
+    reply = next((content for role, content in reversed(turns) if role == "assistant"), "")
+    return re.sub(r"\[\d+\]", " ", reply)

@@ -20,7 +20,7 @@ from .composer import Composition, ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import (
-    Search, continues_explicitly, core_question, plan_searches, spelled_out_names, split_compound,
+    Search, continues_explicitly, core_question, plan_searches, spelled_out_names, split_compound, last_answer,
 )
 from .gate import (
     LOCAL_GATE, Signals, value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
@@ -266,7 +266,8 @@ class KnowledgeBase:
         rarity = self.rarity.of_tenant(tenant_id, n)
         composition = self.composer.compose(standalone, embeddings[standalone], hits, value_question=question,
                                             weights=weights, rarity=rarity,
-                                            asks=[(ask, embeddings[ask]) for ask in asks]) \
+                                            asks=[(ask, embeddings[ask]) for ask in asks],
+                                            said=last_answer(turns)) \
             if hits else Composition("", [], -1.0)
         spelled = spellings(lexemes, hits)
         coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits, spelled)

@@ -120,3 +120,19 @@ def test_a_short_item_whose_list_intro_is_in_another_passage_is_no_part_of_its_o
     listed = composer.compose("Which services need no prior authorization?", np.ones(64) / 8,
                               [hit("These services are exempt:\n- Certain Imaging Services\n- Certain Lab Tests")]).text
     assert "- Certain Imaging Services" in listed, listed
+
+
+def test_a_follow_ups_answer_does_not_repeat_the_answer_before_it():
+    lessons = ("Some of the lessons covered under PerksPlus include:\n- Skiing and snowboarding lessons\n"
+               "- Scuba diving lessons\n- Surfing lessons")
+    travel = "Travel expenses are not covered unless they are related to a fitness program."
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    question = "Does PerksPlus cover ski lessons? Does it also pay for travel expenses?"
+    said = "Yes, skiing and snowboarding lessons are covered, as are scuba diving and surfing lessons. [1]"
+    before = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)]).text
+    after = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)], said=said).text
+    assert "Skiing and snowboarding lessons" in before and "Travel expenses" in before, before
+    assert "Skiing" not in after and "Travel expenses are not covered" in after, after
+    # when all there is was said already, it is said again rather than nothing
+    again = composer.compose(question, np.ones(64) / 8, [hit(lessons)], said=said).text
+    assert "Skiing and snowboarding lessons" in again, again

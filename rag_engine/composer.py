@@ -346,7 +346,11 @@ class ExtractiveComposer:
         used_ids = set()
         words = 0
         # Maximal marginal relevance: each further part must add something the chosen ones don't say.
-        candidates = [u for u in ranked if u.score >= best - self.keep_margin]
+        firsts = [self._ask_scores(ranked, text, embedding, weights) for text, embedding in asks]
+        # The parts are chosen among those close to the best, and each ask's own best, however the whole
+        # question ranks them (a rarer second ask must not take the whole answer).
+        candidates = [u for u in ranked if u.score >= best - self.keep_margin
+                      or any(scores[id(u)] >= max(scores.values()) - self.keep_margin for scores in firsts)]
         if said:
             # A follow-up's answer does not repeat the answer before it ("Skiing and snowboarding lessons"
             # again, asked whether PerksPlus also pays for travel): parts with no word of their own, and
@@ -355,10 +359,6 @@ class ExtractiveComposer:
             fresh = [u for u in candidates
                      if (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known)]
             candidates = fresh or candidates
-        firsts = [self._ask_scores(ranked, text, embedding, weights) for text, embedding in asks]
-        for scores in firsts:  # each ask's own best are candidates, however the whole question ranks them
-            top_of_ask = max(scores.values())
-            candidates += [u for u in ranked if scores[id(u)] >= top_of_ask - self.keep_margin and u not in candidates]
         while candidates and len(chosen) < self.max_parts and words < self.max_words:
             relevance = firsts.pop(0) if firsts else {id(u): u.score for u in candidates}
             unit = max(candidates, key=lambda u: relevance.get(id(u), -math.inf) - self.redundancy * max(

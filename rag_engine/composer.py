@@ -351,13 +351,14 @@ class ExtractiveComposer:
         # question ranks them (a rarer second ask must not take the whole answer).
         candidates = [u for u in ranked if u.score >= best - self.keep_margin
                       or any(scores[id(u)] >= max(scores.values()) - self.keep_margin for scores in firsts)]
-        if said:
+        if said and value_question:
             # A follow-up's answer does not repeat the answer before it ("Skiing and snowboarding lessons"
             # again, asked whether PerksPlus also pays for travel): parts with no word of their own, and
-            # lists with no item of their own, left out, unless nothing else is left.
-            known = stem_set(said)
-            fresh = [u for u in candidates
-                     if (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known)]
+            # lists with no item of their own, left out, unless they hold a word of the customer's last
+            # message ("And what does it cost?" after an answer that said the price) or nothing else is left.
+            known, asked = stem_set(said), stem_set(value_question)
+            fresh = [u for u in candidates if stem_set(u.text) & asked or
+                     (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known)]
             candidates = fresh or candidates
         while candidates and len(chosen) < self.max_parts and words < self.max_words:
             relevance = firsts.pop(0) if firsts else {id(u): u.score for u in candidates}

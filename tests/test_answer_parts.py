@@ -130,9 +130,15 @@ def test_a_follow_ups_answer_does_not_repeat_the_answer_before_it():
     question = "Does PerksPlus cover ski lessons? Does it also pay for travel expenses?"
     said = "Yes, skiing and snowboarding lessons are covered, as are scuba diving and surfing lessons. [1]"
     before = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)]).text
-    after = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)], said=said).text
+    after = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)], said=said,
+                             value_question="Does it also pay for travel expenses?").text
     assert "Skiing and snowboarding lessons" in before and "Travel expenses" in before, before
     assert "Skiing" not in after and "Travel expenses are not covered" in after, after
     # when all there is was said already, it is said again rather than nothing
-    again = composer.compose(question, np.ones(64) / 8, [hit(lessons)], said=said).text
+    again = composer.compose(question, np.ones(64) / 8, [hit(lessons)], said=said,
+                             value_question="Does it also pay for travel expenses?").text
     assert "Skiing and snowboarding lessons" in again, again
+    # and what the customer asks about again is said again ("Which lessons?" after the list)
+    asked_again = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)], said=said,
+                                   value_question="Which scuba lessons exactly?").text
+    assert "Scuba diving lessons" in asked_again, asked_again

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from .chunking import display_title
 
@@ -119,7 +119,7 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
     stands on its own, else the last turn with the earlier question it continues.
     """
     users = [content.strip() for role, content in turns if role == "user"]
-    assistant = next((content.strip() for role, content in reversed(turns) if role == "assistant"), None)
+    assistant = last_answer(turns)
     if not users:
         return [Search(question, 1.0)], question
     previous = users[-1]
@@ -170,15 +170,11 @@ def split_compound(question: str) -> List[str]:
 
 
 def _first_words(text: str, limit: int) -> str:
-    text = re.sub(r"\[\d+\]", " ", text)
     return " ".join(text.split()[:limit])
 
 
-def last_user_turn(turns: List[Tuple[str, str]]) -> Optional[str]:
-    return next((content for role, content in reversed(turns) if role == "user"), None)
-
-
 def last_answer(turns: List[Tuple[str, str]]) -> str:
-    """The assistant's latest reply ("" when none), citations dropped."""
+    """The assistant's latest reply ("" when none), citations dropped: what a follow-up continues
+    (its searches) and what its answer need not say again (the composer)."""
     reply = next((content for role, content in reversed(turns) if role == "assistant"), "")
-    return re.sub(r"\[\d+\]", " ", reply)
+    return re.sub(r"\[\d+\]", " ", reply).strip()

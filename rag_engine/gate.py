@@ -32,7 +32,7 @@ import math
 import re
 from dataclasses import dataclass, fields
 from difflib import get_close_matches
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from .english import frequency
 from .text import stem, stem_set, stems
@@ -219,11 +219,35 @@ def count_found(question: str, sentences: Sequence[str]) -> bool:
     return False
 
 
-def value_missing(question: str, sentences: Sequence[str]) -> bool:
-    """Asked for a phone number, address or code, or asked outright how much / when / how many, and
-    none of ``sentences`` holds that kind of value: no answer is there (the gate declines)."""
+# "What is the annual maximum benefit …?", "What's the deductible for …?": what is asked for is itself a
+# figure (a limit) or an amount (a price), however the question opens.
+_WHAT_IS_THE = r"^\s*what(?:'s|’s|\s+is|\s+are|\s+was|\s+were)\s+(?:the|my|our|your|its|their)\s+(?:[\w'’-]+\s+){0,3}?"
+AMOUNT_NAMED = re.compile(_WHAT_IS_THE + r"(?:deductibles?|co-?pay(?:ment)?s?|premiums?|prices?|costs?|fees?)(?![\w-])", re.I)
+LIMIT_NAMED = re.compile(_WHAT_IS_THE + r"(?:maximum|minimum|limit|cap)s?(?![\w-])", re.I)
+FIGURE = re.compile(r"\d|\b(?:unlimited|no (?:limit|maximum|minimum|cap))\b", re.I)
+
+
+def limit_missing(question: str, sentences: Sequence[str], names: Set[str] = frozenset()) -> bool:
+    """"What is the annual maximum benefit for dental care?": no sentence holds a figure beside a word of
+    what the limit is of ("dental", "care"; the documents' own ``names`` say nothing of it). The
+    out-of-pocket maximum's "$6,000" is no dental maximum."""
+    asked = LIMIT_NAMED.search(question)
+    if asked is None:
+        return False
+    topic = set(stems(question[asked.end():])) - set(names)
+    return not any(FIGURE.search(s) and (not topic or topic & set(stems(s))) for s in sentences)
+
+
+def value_missing(question: str, sentences: Sequence[str], names: Set[str] = frozenset()) -> bool:
+    """Asked for a phone number, address or code, or asked outright how much / when / how many, or what
+    some amount or limit is, and none of ``sentences`` holds that kind of value: no answer is there (the
+    gate declines). ``names``: the stems of the documents' titles (for ``limit_missing``)."""
     kinds = [i for i in asked_values(question) if i < EXACT_VALUES]
     kinds += [kind for kind, pattern in VALUE_ASKED if pattern.search(question.strip())]
+    if AMOUNT_NAMED.search(question):
+        kinds.append(4)
+    if limit_missing(question, sentences, names):
+        return True
     return any(not count_found(question, sentences) if kind == 6 else value_found(question, sentences, [kind]) == 0.0
                for kind in dict.fromkeys(kinds))
 

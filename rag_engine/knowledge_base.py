@@ -27,7 +27,7 @@ from .gate import (
     strangers, value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
-from .chunking import build_nodes, settled
+from .chunking import build_nodes, display_title, settled
 from .ingestion import ProgressCallback, run_pipeline
 from .llms import build_llm
 from .rarity import WordRarity
@@ -38,7 +38,7 @@ from .settings import Settings
 from .spelling import corrections, respell
 from .store import ChunkStore, DocumentRecord
 from .tenants import validate_tenant
-from .text import topic_lexemes
+from .text import stem_set, topic_lexemes
 from .types import Answer, DocumentInfo, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,8 @@ class KnowledgeBase:
         # short, none of whose own words the passages found hold ("What is the capital of Australia?" after
         # a question about coinsurance): joined to the turn before, it would be answered with that turn's
         # passages.
-        vetoed = value_missing(question, sentences) or not person_named(
+        names = set().union(*(stem_set(display_title(h.title)) for h in hits))
+        vetoed = value_missing(question, sentences, names) or not person_named(
             question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n)) \
             or (standalone != question and not continues_explicitly(question) and strangers(question, hits))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,

@@ -84,6 +84,24 @@ def test_asked_outright_for_an_amount_a_time_or_a_count_and_none_there_is_no_ans
     assert not value_missing("What discount do I get when I buy products?", history)
 
 
+def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_answer():
+    out_of_pocket = ["Out-of-Pocket Maximum The out-of-pocket maximum for Northwind Standard is $6,000 per person."]
+    dental = ["Dental Care Regular check-ups with your dentist help to prevent dental injuries."]
+    names = {"northwind", "standard", "benefit", "detail"}  # the documents' titles say nothing of the topic
+    assert value_missing("What is the annual maximum benefit for dental care under Northwind Standard?",
+                         out_of_pocket + dental, names)
+    assert not value_missing("What is the out-of-pocket maximum for Northwind Standard?", out_of_pocket, names)
+    assert not value_missing("What's the yearly limit on dental cleanings?",
+                             ["Dental cleanings are covered twice a year, up to 2 visits."], names)
+    assert not value_missing("What is the maximum for dental care?", ["Dental care has no maximum."], names)
+    # an amount asked for by name, however the question opens
+    assert value_missing("What is the monthly premium for family coverage?", dental)
+    assert not value_missing("What is the deductible for Northwind Standard?", ["The deductible is $2,000."])
+    # "cost-effective" is no cost, and a limitation is no limit
+    assert not value_missing("What is the process for ensuring cost-effective care?", dental)
+    assert not value_missing("What are the limitations of the Right of Recovery provision?", dental)
+
+
 def test_a_document_named_by_its_file_is_read_as_words():
     from rag_engine.followups import spelled_out_names
 

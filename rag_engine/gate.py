@@ -224,6 +224,10 @@ def count_found(question: str, sentences: Sequence[str]) -> bool:
 _WHAT_IS_THE = r"^\s*what(?:'s|’s|\s+is|\s+are|\s+was|\s+were)\s+(?:the|my|our|your|its|their)\s+(?:[\w'’-]+\s+){0,3}?"
 AMOUNT_NAMED = re.compile(_WHAT_IS_THE + r"(?:deductibles?|co-?pay(?:ment)?s?|premiums?|prices?|costs?|fees?)(?![\w-])", re.I)
 LIMIT_NAMED = re.compile(_WHAT_IS_THE + r"(?:maximum|minimum|limit|cap)s?(?![\w-])", re.I)
+# "What is the group policy number …?": an identifier holds a digit ("Your policy number" is none).
+IDENTIFIER_NAMED = re.compile(_WHAT_IS_THE + r"(?:policy|group|account|member(?:ship)?|customer|order|invoice|tax|"
+                              r"registration|licen[cs]e|routing|reference|employee|tracking|serial|case|ticket)\s+"
+                              r"(?:number|no\.?|id)(?![\w-])", re.I)
 FIGURE = re.compile(r"\d|\b(?:unlimited|no (?:limit|maximum|minimum|cap))\b", re.I)
 
 
@@ -247,6 +251,8 @@ def value_missing(question: str, sentences: Sequence[str], names: Set[str] = fro
     if AMOUNT_NAMED.search(question):
         kinds.append(4)
     if limit_missing(question, sentences, names):
+        return True
+    if IDENTIFIER_NAMED.search(question) and not any(re.search(r"\d", s) for s in sentences):
         return True
     return any(not count_found(question, sentences) if kind == 6 else value_found(question, sentences, [kind]) == 0.0
                for kind in dict.fromkeys(kinds))

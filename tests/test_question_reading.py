@@ -97,6 +97,11 @@ def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_ans
     # an amount asked for by name, however the question opens
     assert value_missing("What is the monthly premium for family coverage?", dental)
     assert not value_missing("What is the deductible for Northwind Standard?", ["The deductible is $2,000."])
+    # an identifier holds a digit; asked where to find it, words answer
+    forms = ["Include your name, address and policy number on the claim form."]
+    assert value_missing("What is the group policy number of the Standard plan?", forms)
+    assert not value_missing("What is my member ID?", ["Member ID: NW-20931"])
+    assert not value_missing("Where do I find my policy number?", forms)
     # "cost-effective" is no cost, and a limitation is no limit
     assert not value_missing("What is the process for ensuring cost-effective care?", dental)
     assert not value_missing("What are the limitations of the Right of Recovery provision?", dental)

@@ -175,6 +175,21 @@ def print_report(report: dict) -> None:
     print(f"| load (uptime) | {report['uptime']} |")
 
 
+def wait_until_quiet(pids: dict[str, int], busy_cores: float = 0.1, window_s: float = 0.5,
+                     timeout_s: float = 60.0) -> bool:
+    """Wait until the stack uses less than ``busy_cores`` over a ``window_s`` (at most ``timeout_s``):
+    started, not still starting. False: it never got that quiet."""
+    deadline = time.monotonic() + timeout_s
+    before = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(window_s)
+        after = cpu_seconds(pids)
+        if sum(after.values()) - sum(before.values()) < busy_cores * window_s:
+            return True
+        before = after
+    return False
+
+
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     """CPU time (user + system) used so far by each part and its children: what a webhook costs, whatever
     else the machine is running (wall-clock latencies are not, on shared cores)."""

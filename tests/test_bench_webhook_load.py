@@ -60,3 +60,19 @@ def test_percentiles_are_nearest_rank_and_inversions_count_adjacent_pairs():
     when = {"a": 1, "b": 2, "c": 3}
     assert inversions(["a", "b", "c"], when) == 0 and inversions(["b", "a", "c"], when) == 1
     assert inversions(["c", "b", "a"], when) == 2
+
+
+def test_the_load_starts_once_the_stack_is_quiet():
+    import subprocess
+    import sys
+
+    from bench.webhook_load import wait_until_quiet
+
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        assert wait_until_quiet({"web": idle.pid}, window_s=0.2, timeout_s=5)
+        assert not wait_until_quiet({"web": busy.pid}, window_s=0.2, timeout_s=1)
+    finally:
+        idle.kill()
+        busy.kill()

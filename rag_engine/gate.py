@@ -118,7 +118,8 @@ def sentence_coverage(lexemes: Dict[str, int], n: int, sentences: Sequence[str],
 ASKED_VALUES = [  # (what the question asks for, what a sentence holding it looks like)
     (re.compile(r"\b(?:phone|telephone|call|fax|hotline)\b", re.I), re.compile(r"\+?\d[\d\s().-]{6,}\d")),
     (re.compile(r"\be-?mail\b", re.I), re.compile(r"\S@\S")),
-    (re.compile(r"\b(?:website|web site|url|web address|link)\b", re.I), re.compile(r"https?://|www\.|\w\.(?:com|org|net)\b")),
+    (re.compile(r"\b(?:website|web site|url|web address|link)\b", re.I),  # a domain, not an e-mail's
+     re.compile(r"https?://|www\.|(?<![\w.@-])[\w-]+(?:\.[\w-]+)*\.(?:com|org|net)\b(?!@)")),
     (re.compile(r"\b(?:password|passcode|pin|access code|door code|wi-?fi)\b", re.I),
      re.compile(r"\b(?:password|passcode|pin|code)\b\s*(?:is|:)\s*\S", re.I)),
     (re.compile(r"\bhow\s+much\b|\b(?:cost|costs|price|fee|fees|salary|revenue|amount)\b", re.I),

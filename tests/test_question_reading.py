@@ -97,6 +97,10 @@ def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_ans
     # an amount asked for by name, however the question opens
     assert value_missing("What is the monthly premium for family coverage?", dental)
     assert not value_missing("What is the deductible for Northwind Standard?", ["The deductible is $2,000."])
+    # a web address is a domain, and an e-mail address names none
+    contact = ["Questions about our privacy policies go to the Privacy Officer at privacy@contoso.com."]
+    assert value_missing("What is the address of that website?", contact)
+    assert not value_missing("What is the address of that website?", ["See contoso.com/privacy for changes."])
     # an identifier holds a digit; asked where to find it, words answer
     forms = ["Include your name, address and policy number on the claim form."]
     assert value_missing("What is the group policy number of the Standard plan?", forms)

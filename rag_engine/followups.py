@@ -80,9 +80,17 @@ def _words(question: str) -> List[str]:
     return [w.lower() for w in WORD.findall(question)]
 
 
+# "What benefits does Fabrikam offer its employees?": a possessive after a name the question gives
+# points to that name, not back to the conversation.
+OWN_POSSESSIVE = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w’'-]*\b.*?\b(its|their)\b")
+
+
 def _refers_back(question: str, words: List[str]) -> bool:
     """A pronoun that points to something said before ("Is its decision final?")."""
-    return bool(PRONOUNS.intersection(words[1:] if WHICH_OF_A_KIND.match(question) else words))
+    pronouns = PRONOUNS.intersection(words[1:] if WHICH_OF_A_KIND.match(question) else words)
+    if pronouns and pronouns <= {"its", "their"} and OWN_POSSESSIVE.search(question):
+        return False
+    return bool(pronouns)
 
 
 def continues_explicitly(question: str) -> bool:

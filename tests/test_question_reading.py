@@ -133,3 +133,13 @@ def test_which_of_a_kind_named_at_once_is_no_reference_to_the_turn_before():
     for question in ("Which is cheaper?", "Which one covers dental?", "Which of them covers dental care for kids?",
                      "Which plan covers it?"):
         assert not is_self_contained(question), question
+
+
+def test_a_possessive_after_a_name_the_question_gives_points_to_that_name():
+    from rag_engine.followups import continues_explicitly, is_self_contained
+
+    assert is_self_contained("What benefits does Fabrikam offer its employees?")
+    assert is_self_contained("What does Contoso pay its interns?")
+    # with no name of its own, the possessive points back
+    for question in ("Is its decision final?", "What are their opening hours?", "Does it cover their children?"):
+        assert not is_self_contained(question) and continues_explicitly(question), question

@@ -110,12 +110,21 @@ def is_self_contained(question: str) -> bool:
     return not (len(words) <= 10 and _refers_back(question, words))
 
 
+# "the Standard plan", "the Pro tier": a variant of the product named before, called by its variant's word.
+VARIANT = re.compile(r"^[A-Z][\w’'-]*\s+(?:plan|program|programme|policy|tier|membership|package|subscription|"
+                     r"edition|version|option|account|card)s?$")
+
+
 def replace_subject(previous: str, subject: str) -> str:
-    """"What is the deductible for Northwind Health Plus?" + "Standard plan" → "... for Standard plan?"."""
+    """"What is the deductible for Northwind Health Plus?" + "Standard plan" → "... for Northwind Standard plan?"
+    (a variant keeps the brand it is a variant of: the first word of the name it replaces)."""
     names = list(re.finditer(r"(?<!^)(?<![.?!] )\b([A-Z][\w’'-]*(?:\s+(?:[A-Z][\w’'-]*|of|and|&))*)", previous))
     names = [m for m in names if m.group(1).lower() not in STOP]
     if names:
         longest = max(names, key=lambda m: len(m.group(1)))
+        replaced = longest.group(1).split()
+        if len(replaced) > 1 and VARIANT.match(subject) and replaced[0] not in subject.split():
+            subject = f"{replaced[0]} {subject}"
         return previous[:longest.start(1)] + subject + previous[longest.end(1):]
     return f"{previous.rstrip(' ?.!')} {subject}?"
 

@@ -143,3 +143,18 @@ def test_a_possessive_after_a_name_the_question_gives_points_to_that_name():
     # with no name of its own, the possessive points back
     for question in ("Is its decision final?", "What are their opening hours?", "Does it cover their children?"):
         assert not is_self_contained(question) and continues_explicitly(question), question
+
+
+def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
+    from rag_engine.followups import plan_searches
+
+    def standalone(previous, question):
+        return plan_searches([("user", previous), ("assistant", "…")], question)[1]
+
+    assert standalone("What is the copay for primary care visits under Northwind Health Plus?",
+                      "Sorry, I mean the Standard plan.") == \
+        "What is the copay for primary care visits under Northwind Standard plan?"
+    assert standalone("Does Acme Pro include free shipping?", "I mean Acme Basic") == \
+        "Does Acme Basic include free shipping?"
+    # a name is no variant: it replaces the name before it whole
+    assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"

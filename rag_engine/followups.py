@@ -24,7 +24,7 @@ FOLLOW_UP_START = re.compile(
 CORRECTION = re.compile(
     r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+(?:mean|meant)|i\s+was\s+asking\s+about|"
     r"i'?m\s+asking\s+about|not\s+that[,;]?\s+(?:i\s+mean\s+)?)\s*(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
-ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?P<subject>.+?)[?.!]*\s*$", re.I)
+ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
 # "and the Plus plan?", "or Northwind Standard?": a name alone, asked about instead of the one before.
 NAMED_ELLIPSIS = re.compile(r"^\s*(?i:and|or|but)\s+(?i:(?:for|with|in|under|on)\s+)?(?i:the\s+)?"
                             r"(?P<subject>[A-Z][\w’'-]*(?:\s+[\w’'-]+){0,3}?)\s*[?.!]*\s*$")

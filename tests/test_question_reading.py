@@ -156,5 +156,7 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "What is the copay for primary care visits under Northwind Standard plan?"
     assert standalone("Does Acme Pro include free shipping?", "I mean Acme Basic") == \
         "Does Acme Basic include free shipping?"
+    assert standalone("How much does Northwind Health Plus pay for hearing aids?", "what about the Standard plan?") == \
+        "How much does Northwind Standard plan pay for hearing aids?"
     # a name is no variant: it replaces the name before it whole
     assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"

@@ -30,6 +30,7 @@ from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes, display_title, settled
 from .ingestion import ProgressCallback, run_pipeline
 from .llms import build_llm
+from .naming import named_documents
 from .rarity import WordRarity
 from .readers import parse_text_with_previews, parse_with_previews
 from .readers.limits import check_chunks
@@ -47,6 +48,8 @@ DOCUMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # stay within the engine pool's 5 kept connections: with 8, a follow-up opened and closed overflow
 # connections (a PostgreSQL backend started per answer: +1 to 3 ms of server CPU an answer, one run each).
 LEG_THREADS = 4
+# A question that names a document gets at least this many of its passages (of the 8 composed from).
+MIN_NAMED_PASSAGES = 6
 
 
 def clean_query(text: str) -> str:
@@ -292,29 +295,37 @@ class KnowledgeBase:
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
         """Run each search, fuse their hits by weight; signals come from the standalone question's search.
         Also returns each search's query embedding (the standalone question's under its text)."""
-        retriever = self.retriever(tenant_id, top_k=self.settings.max_context_chunks)
+        # Each search's whole fused list: a named document's passages may rank below the first 8.
+        retriever = self.retriever(tenant_id, top_k=self.settings.candidates)
         # Each search's legs run in PostgreSQL side by side: the full-text ones while the model embeds
         # the searches, the vector ones as soon as their embedding is known (the same hits, sooner).
         text_legs = [self._legs.submit(retriever.text_leg, s.query) for s in searches]
         embeddings = self.embed_model.get_text_embedding_batch([s.query for s in searches]) \
             if len(searches) > 1 else [self.embed_model.get_query_embedding(searches[0].query)]
         vector_legs = [self._legs.submit(retriever.vector_leg, s.query, e) for s, e in zip(searches, embeddings)]
-        scores: dict = {}
-        by_id: dict = {}
         similarity, agreement = -1.0, 0.0
         by_query = {standalone: embeddings[0]}
-        total = sum(s.weight for s in searches) or 1.0
+        results: List[RetrievalResult] = []
         for search, embedding, vector_leg, text_leg in zip(searches, embeddings, vector_legs, text_legs):
             result: RetrievalResult = retriever.search(search.query, embedding,
                                                        legs=(vector_leg.result(), text_leg.result()))
+            results.append(result)
             by_query.setdefault(search.query, embedding)
             if search.query == standalone:
                 similarity, agreement, by_query[standalone] = result.best_similarity, result.agreement, embedding
-            for hit in result.hits:
-                scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + search.weight * hit.score / total
-                by_id.setdefault(hit.chunk_id, hit)
-        ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
-        hits = [by_id[c] for c in ordered[: self.settings.max_context_chunks]]
+        k = self.settings.max_context_chunks
+        hits = _fused(searches, results, k)
+        # A question that names one of the documents found ("… in Northwind Standard?") is answered from it:
+        # a sibling document's passages that do not name it themselves make room for the named one's.
+        named = named_documents(standalone, [(h.document_id, h.title, h.text)
+                                             for h in {h.chunk_id: h for r in results for h in r.hits}.values()])
+        if named:
+            covered = [h for h in hits if named.covers(h.document_id, h.text)]
+            if len(covered) < MIN_NAMED_PASSAGES:
+                have = {h.chunk_id for h in covered}
+                more = _fused(searches, results, k, keep=lambda h: named.covers(h.document_id, h.text))
+                covered += [h for h in more if h.chunk_id not in have][: MIN_NAMED_PASSAGES - len(covered)]
+            hits = (covered + [h for h in hits if not named.covers(h.document_id, h.text)])[:k]
         return hits, similarity, agreement, by_query
 
     def _answerable(self, signals: Signals) -> bool:
@@ -393,6 +404,19 @@ class KnowledgeBase:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _fused(searches: List[Search], results: List[RetrievalResult], k: int, keep=None) -> List[Hit]:
+    """Each search's best ``k`` passages (those ``keep`` accepts), their scores summed by search weight."""
+    total = sum(s.weight for s in searches) or 1.0
+    scores: dict = {}
+    by_id: dict = {}
+    for search, result in zip(searches, results):
+        for hit in [h for h in result.hits if keep is None or keep(h)][:k]:
+            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + search.weight * hit.score / total
+            by_id.setdefault(hit.chunk_id, hit)
+    ordered = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))
+    return [by_id[c] for c in ordered[:k]]
 
 
 @dataclass

@@ -197,3 +197,33 @@ def test_each_ask_of_a_compound_question_is_answered_when_one_ask_outweighs_the_
     assert answer.answered, answer.text
     assert "bereavement counselling" in answer.text and "in-network provider for" in answer.text, answer.text
     assert {s.title for s in answer.sources} > {"hospice.md"}, answer.sources
+
+
+def test_a_question_that_names_one_of_two_sibling_documents_is_answered_from_it(kb):
+    # Two plans' booklets read alike; the Plus one says much more about prior authorization. Asked about
+    # Northwind Standard, the passages composed from are mostly the Standard booklet's, and the answer opens on it.
+    plus = "\n\n".join(
+        f"## Prior authorization {n}\n\nPrior authorization for {service} is a review by Northwind Health of "
+        f"whether the {service} is medically necessary before Northwind Health Plus pays for it. Prior authorization "
+        f"requests for {service} are answered within 5 business days."
+        for n, service in enumerate(["MRI scans", "inpatient stays", "outpatient surgery", "durable equipment",
+                                     "specialty drugs", "home health care", "CT scans", "sleep studies",
+                                     "genetic tests", "physical therapy", "infusion therapy", "hospice care"]))
+    standard = "\n\n".join(
+        [f"## Approval in advance\n\nUnder Northwind Standard, your doctor asks Northwind Health for approval before "
+         f"certain services (prior authorization); without it you may pay the full cost."] +
+        [f"## {topic.capitalize()}\n\nNorthwind Standard covers {topic} with a $30 copay; claims for {topic} are "
+         f"filed by your provider. " + " ".join(f"Members may ask about {topic} at clinic number {n}, which keeps "
+                                               f"records of every visit for {topic} for seven years."
+                                               for n in range(12)) for topic in ["hearing tests", "eye exams", "lab work", "x-rays", "urgent care",
+                                                   "allergy shots", "physical exams"]])
+    kb.ingest("acme", title="Northwind_Health_Plus_Benefits_Details.md", text=plus)
+    kb.ingest("acme", title="Northwind_Standard_Benefits_Details.md", text=standard)
+    question = "What is prior authorization in Northwind Standard?"
+    prepared = kb._prepare("acme", question, None)
+    assert kb.list_documents("acme")[1].chunk_count >= 6
+    assert sum(h.title == "Northwind_Standard_Benefits_Details.md" for h in prepared.hits) >= 6, prepared.hits
+    answer = kb.answer("acme", question)
+    assert answer.answered, answer.text
+    assert answer.sources[0].title == "Northwind_Standard_Benefits_Details.md", answer.sources
+    assert "full cost" in answer.text, answer.text

@@ -1,0 +1,88 @@
+"""The document a question names: "What is prior authorization in Northwind Standard?"
+
+A company's documents are often about sibling products whose passages read alike (two health
+plans, each "Northwind Health …"). When the customer names one, passages of the sibling are
+wrong answers however well they match the rest of the question. A question names a document when
+it holds a phrase of the document's title (two words or more, or a one-word title) that no other
+title holds and that the passages found use for that document only: "Northwind Standard" names
+Northwind_Standard_Benefits_Details.pdf, but "Northwind Health", which both plans' passages say,
+names neither plan even though only one title holds it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+
+from .text import stems
+
+EXTENSION = re.compile(r"\.(pdf|docx?|html?|md|markdown|txt|csv)\b", re.IGNORECASE)
+# A title phrase that passages of other documents use as often as the named one's does not tell
+# the documents apart: at most this share of the passages holding it may be other documents'.
+OTHERS_SHARE = 0.2
+
+
+def _words(text: str) -> Tuple[str, ...]:
+    """Stems of the content words, in order (file names read as words: "employee_handbook.pdf")."""
+    return tuple(stems(EXTENSION.sub(" ", text).replace("_", " ")))
+
+
+def _holds(words: Tuple[str, ...], phrase: Tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(words[i:i + n] == phrase for i in range(len(words) - n + 1))
+
+
+def _phrases(title: Tuple[str, ...]) -> Iterable[Tuple[str, ...]]:
+    if len(title) == 1:
+        yield title
+        return
+    for n in range(len(title), 1, -1):
+        for i in range(len(title) - n + 1):
+            yield title[i:i + n]
+
+
+@dataclass(frozen=True)
+class Named:
+    """The documents a question names and the title phrases that name them."""
+
+    documents: FrozenSet[str] = frozenset()
+    phrases: Tuple[Tuple[str, ...], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.documents)
+
+    def covers(self, document_id: str, text: str) -> bool:
+        """A passage of a named document, or one that names it itself (a comparison of the plans)."""
+        if not self.documents or document_id in self.documents:
+            return True
+        words = _words(text)
+        return any(_holds(words, phrase) for phrase in self.phrases)
+
+
+def named_documents(question: str, passages: List[Tuple[str, str, str]]) -> Named:
+    """The documents ``question`` names, among those of ``passages`` ((document id, title, text)
+    triples: what retrieval found)."""
+    asked = _words(question)
+    if len(asked) == 0:
+        return Named()
+    titles: Dict[str, Tuple[str, ...]] = {}
+    for document_id, title, _ in passages:
+        titles.setdefault(document_id, _words(title))
+    documents: Set[str] = set()
+    phrases: List[Tuple[str, ...]] = []
+    texts = None
+    for document_id, title in titles.items():
+        for phrase in _phrases(title):
+            if not _holds(asked, phrase) or any(_holds(other, phrase) for d, other in titles.items()
+                                                if d != document_id):
+                continue
+            if texts is None:  # only a question that holds a title phrase reads the passages
+                texts = [(d, _words(text)) for d, _, text in passages]
+            own = sum(1 for d, words in texts if d == document_id and _holds(words, phrase))
+            others = sum(1 for d, words in texts if d != document_id and _holds(words, phrase))
+            if others <= OTHERS_SHARE * (own + others):
+                documents.add(document_id)
+                phrases.append(phrase)
+                break
+    return Named(frozenset(documents), tuple(phrases))

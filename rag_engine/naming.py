@@ -12,7 +12,9 @@ names neither plan even though only one title holds it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
 
 from .text import stems
@@ -23,6 +25,7 @@ EXTENSION = re.compile(r"\.(pdf|docx?|html?|md|markdown|txt|csv)\b", re.IGNORECA
 OTHERS_SHARE = 0.2
 
 
+@lru_cache(maxsize=8192)
 def _words(text: str) -> Tuple[str, ...]:
     """Stems of the content words, in order (file names read as words: "employee_handbook.pdf")."""
     return tuple(stems(EXTENSION.sub(" ", text).replace("_", " ")))
@@ -33,13 +36,21 @@ def _holds(words: Tuple[str, ...], phrase: Tuple[str, ...]) -> bool:
     return any(words[i:i + n] == phrase for i in range(len(words) - n + 1))
 
 
-def _phrases(title: Tuple[str, ...]) -> Iterable[Tuple[str, ...]]:
+def _phrases(title: Tuple[str, ...], asked: Set[Tuple[str, ...]]) -> Iterable[Tuple[str, ...]]:
+    """The title's phrases that ``asked`` (the question's phrases) holds, longest first."""
     if len(title) == 1:
-        yield title
+        if title in asked:
+            yield title
         return
     for n in range(len(title), 1, -1):
         for i in range(len(title) - n + 1):
-            yield title[i:i + n]
+            if title[i:i + n] in asked:
+                yield title[i:i + n]
+
+
+@lru_cache(maxsize=4096)
+def _grams(words: Tuple[str, ...]) -> FrozenSet[Tuple[str, ...]]:
+    return frozenset(words[i:j] for i in range(len(words)) for j in range(i + 1, len(words) + 1))
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,11 @@ def named_documents(question: str, passages: List[Tuple[str, str, str]]) -> Name
     documents: Set[str] = set()
     phrases: List[Tuple[str, ...]] = []
     texts = None
+    grams = _grams(asked)
+    held = Counter(gram for title in titles.values() for gram in _grams(title) & grams)  # titles holding each
     for document_id, title in titles.items():
-        for phrase in _phrases(title):
-            if not _holds(asked, phrase) or any(_holds(other, phrase) for d, other in titles.items()
-                                                if d != document_id):
+        for phrase in _phrases(title, grams):
+            if held[phrase] > 1:  # another title holds it too
                 continue
             if texts is None:  # only a question that holds a title phrase reads the passages
                 texts = [(d, _words(text)) for d, _, text in passages]

@@ -26,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=None, help="bm25_list_depth (default: the engine's)")
     parser.add_argument("--budget", type=int, default=None, help="bm25_postings_budget (default: the engine's)")
     parser.add_argument("--pool", type=int, default=None, help="bm25_pool (default: the engine's)")
+    parser.add_argument("--budget-split", choices=("equal", "idf"), default=None,
+                        help="bm25_budget_split (default: the engine's)")
     args = parser.parse_args(argv)
 
     from llama_index.core.embeddings import MockEmbedding
@@ -41,10 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{kb.store.tenant_chunk_count(tenant)} chunks")
     store = kb.store
     for name, value in (("bm25_list_depth", args.depth), ("bm25_postings_budget", args.budget),
-                        ("bm25_pool", args.pool)):
+                        ("bm25_pool", args.pool), ("bm25_budget_split", args.budget_split)):
         if value is not None:
             setattr(store, name, value)
-    print(f"list depth {store.bm25_list_depth}, postings budget {store.bm25_postings_budget}, pool {store.bm25_pool}")
+    print(f"list depth {store.bm25_list_depth}, postings budget {store.bm25_postings_budget}, pool {store.bm25_pool}, "
+          f"split {store.bm25_budget_split}")
     pruned = evaluate(kb, tenant, data, modes=("text",))["text"]
     store.text_search = store.text_search_exhaustive  # the same queries, every posting scored
     exhaustive = evaluate(kb, tenant, data, modes=("text",))["text"]

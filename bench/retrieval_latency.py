@@ -218,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list-depth", type=int, default=None, help="BM25 pruning: bm25_list_depth")
     parser.add_argument("--postings-budget", type=int, default=None, help="BM25 pruning: bm25_postings_budget")
     parser.add_argument("--pool", type=int, default=None, help="BM25 pruning: bm25_pool")
+    parser.add_argument("--budget-split", choices=("equal", "idf"), default=None,
+                        help="BM25 pruning: bm25_budget_split (how common lexemes share the budget)")
     parser.add_argument("--build-only", action="store_true", help="build (or reuse) the table, run no queries")
     args = parser.parse_args(argv)
 
@@ -228,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"store ready in {time.perf_counter() - t0:.1f}s", flush=True)
     s = kb.settings
     for name, value in (("bm25_list_depth", args.list_depth), ("bm25_postings_budget", args.postings_budget),
-                        ("bm25_pool", args.pool)):
+                        ("bm25_pool", args.pool), ("bm25_budget_split", args.budget_split)):
         if value is not None:
             setattr(kb.store, name, value)
     sizes = tenant_sizes(args.chunks, args.tenants)
@@ -242,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(storage_report(kb))
     print(f"top_k={args.top_k} candidates={s.candidates} exact_search_max_rows={s.exact_search_max_rows} "
           f"ef_search={s.hnsw_ef_search} bm25: list depth {kb.store.bm25_list_depth}, "
-          f"postings budget {kb.store.bm25_postings_budget}, pool {kb.store.bm25_pool}")
+          f"postings budget {kb.store.bm25_postings_budget}, pool {kb.store.bm25_pool}, "
+          f"split {kb.store.bm25_budget_split}")
     if args.build_only:
         kb.close()
         return 0

@@ -49,8 +49,10 @@ def test_uncut_lists_give_the_exhaustive_ranking(zipf_kb):
         assert _top(kb.store.text_search("zipf", query, 10)) == [(n, pytest.approx(s)) for n, s in expected]
 
 
-def test_cut_lists_keep_the_top_10(zipf_kb, monkeypatch):
+@pytest.mark.parametrize("split", ["equal", "idf"])
+def test_cut_lists_keep_the_top_10(zipf_kb, monkeypatch, split):
     kb, queries = zipf_kb
+    monkeypatch.setattr(kb.store, "bm25_budget_split", split)
     monkeypatch.setattr(kb.store, "bm25_list_depth", 40)  # the common words are in hundreds of the 900 chunks
     monkeypatch.setattr(kb.store, "bm25_postings_budget", 200)
     monkeypatch.setattr(kb.store, "bm25_pool", 100)

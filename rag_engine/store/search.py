@@ -23,6 +23,9 @@ BM25_B = 0.4
 BM25_LIST_DEPTH = 1000  # at least this many postings per common lexeme
 BM25_POSTINGS_BUDGET = 40000  # postings read per query when its lexemes are common
 BM25_POOL = 1000
+# How the common lexemes share the budget: "equal", or "idf" (in proportion to their idf: a word in half
+# the tenant's chunks can move a ranking little, however many of its postings are read).
+BM25_BUDGET_SPLIT = "equal"
 
 
 def _vector_literal(embedding: Sequence[float]) -> str:
@@ -42,6 +45,7 @@ class ChunkSearch:
     bm25_list_depth: int = BM25_LIST_DEPTH
     bm25_postings_budget: int = BM25_POSTINGS_BUDGET
     bm25_pool: int = BM25_POOL
+    bm25_budget_split: str = BM25_BUDGET_SPLIT
 
     def tenant_chunk_count(self, tenant_id: str) -> int:
         t = self.tables
@@ -132,13 +136,17 @@ class ChunkSearch:
                 SELECT lexeme, df, coalesce(sum(df) FILTER (WHERE df <= :depth) OVER (), 0) AS read_whole,
                        count(*) FILTER (WHERE df > :depth) OVER () AS common
                 FROM counted WHERE df > 0),
+            weighed AS MATERIALIZED (
+                SELECT f.*, ln(1 + (s.n - f.df + 0.5) / (f.df + 0.5)) AS idf FROM found f CROSS JOIN stats s),
             q AS MATERIALIZED (
                 SELECT d.*, d.df > d.depth AS cut FROM (
-                    SELECT f.lexeme, f.df, ln(1 + (s.n - f.df + 0.5) / (f.df + 0.5)) AS idf,
-                           CASE WHEN f.df <= :depth THEN f.df::integer
-                                ELSE greatest(:depth, (:budget - f.read_whole) / greatest(f.common, 1))::integer
+                    SELECT w.lexeme, w.df, w.idf,
+                           CASE WHEN w.df <= :depth THEN w.df::integer
+                                WHEN :by_idf THEN greatest(:depth, (:budget - w.read_whole) * w.idf
+                                     / greatest(sum(w.idf) FILTER (WHERE w.df > :depth) OVER (), 1e-9))::integer
+                                ELSE greatest(:depth, (:budget - w.read_whole) / greatest(w.common, 1))::integer
                            END AS depth
-                    FROM found f CROSS JOIN stats s) d),
+                    FROM weighed w) d),
             lists AS MATERIALIZED (
                 SELECT q.lexeme, p.chunk_id, {score} AS part
                 FROM q CROSS JOIN stats s CROSS JOIN LATERAL (
@@ -164,6 +172,7 @@ class ChunkSearch:
             WHERE {t.of_tenant(t.chunks, "c")}
             ORDER BY sc.score DESC, c.node_id"""
         params = scope(tenant_id, query=query, depth=int(self.bm25_list_depth), budget=int(self.bm25_postings_budget),
+                       by_idf=self.bm25_budget_split == "idf",
                        pool=pool, k=int(k), k1=float(self.bm25_k1), b=float(self.bm25_b))
         with self.engine.connect() as conn:
             rows = conn.execute(sa.text(sql), params).all()

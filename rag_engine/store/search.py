@@ -23,9 +23,10 @@ BM25_B = 0.4
 BM25_LIST_DEPTH = 1000  # at least this many postings per common lexeme
 BM25_POSTINGS_BUDGET = 40000  # postings read per query when its lexemes are common
 BM25_POOL = 1000
-# How the common lexemes share the budget: "equal", or "idf" (in proportion to their idf: a word in half
-# the tenant's chunks can move a ranking little, however many of its postings are read).
-BM25_BUDGET_SPLIT = "equal"
+# How the common lexemes share the budget: in proportion to their idf ("idf": a word in half the tenant's
+# chunks can move a ranking little, however many of its postings are read), or "equal". Measured at 1M
+# chunks (bench/README.md, section 3): the same budget, top-60 closer to exhaustive and a faster leg.
+BM25_BUDGET_SPLIT = "idf"
 
 
 def _vector_literal(embedding: Sequence[float]) -> str:
@@ -109,7 +110,8 @@ class ChunkSearch:
 
         Pruned, so that a common word costs the same in a tenant of 500 chunks or 300,000: each
         lexeme's postings are read in impact order (tf descending, then shortest chunk), a bounded
-        number of them (``bm25_list_depth``, ``bm25_postings_budget``). The best ``pool`` chunks by that partial score then get
+        number of them (``bm25_list_depth``, ``bm25_postings_budget``; the common lexemes share the budget
+        by ``bm25_budget_split``). The best ``pool`` chunks by that partial score then get
         the postings of theirs that the cut lists left out (primary-key look-ups), and are ranked
         on their complete score. Exact whenever no list was cut; otherwise a chunk holding only
         common words, each with a low tf, can be missed: ``text_search_exhaustive`` is the

@@ -11,15 +11,14 @@ names neither plan even though only one title holds it.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
 
+from .chunking import display_title
 from .text import stems
 
-EXTENSION = re.compile(r"\.(pdf|docx?|html?|md|markdown|txt|csv)\b", re.IGNORECASE)
 # A title phrase that passages of other documents use as often as the named one's does not tell
 # the documents apart: at most this share of the passages holding it may be other documents'.
 OTHERS_SHARE = 0.2
@@ -27,8 +26,13 @@ OTHERS_SHARE = 0.2
 
 @lru_cache(maxsize=8192)
 def _words(text: str) -> Tuple[str, ...]:
-    """Stems of the content words, in order (file names read as words: "employee_handbook.pdf")."""
-    return tuple(stems(EXTENSION.sub(" ", text).replace("_", " ")))
+    """Stems of the content words, in order."""
+    return tuple(stems(text))
+
+
+def _title_words(title: str) -> Tuple[str, ...]:
+    """A title's words, a file name read as words ("employee_handbook.pdf" → employee, handbook)."""
+    return _words(display_title(title))
 
 
 def _holds(words: Tuple[str, ...], phrase: Tuple[str, ...]) -> bool:
@@ -79,7 +83,7 @@ def named_documents(question: str, passages: List[Tuple[str, str, str]]) -> Name
         return Named()
     titles: Dict[str, Tuple[str, ...]] = {}
     for document_id, title, _ in passages:
-        titles.setdefault(document_id, _words(title))
+        titles.setdefault(document_id, _title_words(title))
     documents: Set[str] = set()
     phrases: List[Tuple[str, ...]] = []
     texts = None

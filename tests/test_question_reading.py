@@ -97,6 +97,11 @@ def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_ans
     # an amount asked for by name, however the question opens
     assert value_missing("What is the monthly premium for family coverage?", dental)
     assert not value_missing("What is the deductible for Northwind Standard?", ["The deductible is $2,000."])
+    # a rating is a figure too, and "Northwind Health's" names whose
+    roles = ["Customer Service Manager: lead the team that answers customers' questions."]
+    assert value_missing("What is Northwind Health's customer satisfaction rating?", roles)
+    assert not value_missing("What is Northwind Health's customer satisfaction rating?",
+                             ["Customer satisfaction with Northwind Health is rated 4.6 out of 5."])
     # a web address is a domain, and an e-mail address names none
     contact = ["Questions about our privacy policies go to the Privacy Officer at privacy@contoso.com."]
     assert value_missing("What is the address of that website?", contact)

@@ -20,7 +20,8 @@ PRONOUNS = {"it", "its", "it's", "they", "them", "their", "that", "this", "those
             "he", "she", "him", "her", "same", "which", "such"}
 FOLLOW_UP_START = re.compile(
     r"^\s*(and|or|but|also|so|then|what about|how about|same for|what if|is that|are those|does that|do they|"
-    r"does it|is it|i'?m confused|sorry|wait|ok(ay)?|really|why)\b", re.I)
+    r"does it|is it|i'?m confused|sorry|wait|ok(ay)?|really|why|(?:so\s+)?(?:do\s+)?you\s+mean|does\s+that\s+mean)\b",
+    re.I)
 CORRECTION = re.compile(
     r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+(?:mean|meant)|i\s+was\s+asking\s+about|"
     r"i'?m\s+asking\s+about|not\s+that[,;]?\s+(?:i\s+mean\s+)?)\s*(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)

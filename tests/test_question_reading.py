@@ -165,3 +165,14 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "How much does Northwind Standard plan pay for hearing aids?"
     # a name is no variant: it replaces the name before it whole
     assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"
+
+
+def test_a_clarification_of_the_answer_continues_the_conversation():
+    from rag_engine.followups import continues_explicitly, is_self_contained
+
+    for question in ("Do you mean 90 days after the service or after I get the bill?",
+                     "You mean the in-network deductible?", "So you mean I pay nothing?",
+                     "Does that mean I need a referral first?"):
+        assert continues_explicitly(question) and not is_self_contained(question), question
+    # a question that merely contains the words is no clarification
+    assert is_self_contained("What do you mean by coinsurance in the Northwind Standard plan?")

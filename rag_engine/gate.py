@@ -81,6 +81,15 @@ def strangers(question: str, hits: Sequence[Hit]) -> bool:
     return bool(own) and not any(own & _passage_words(hit) for hit in hits)
 
 
+def unknown_words(question: str, lexemes: Dict[str, int]) -> bool:
+    """Every word of the customer's own message that the full-text index reads is in none of the
+    tenant's chunks ("Is there a family version of it?" where no document says "family" or
+    "version"): whatever it continues, the documents cannot answer it. ``lexemes``: {lexeme: chunks
+    holding it} of the searched question, which holds the message's words."""
+    own = [lexeme for lexeme in stem_set(question) if lexeme in lexemes]
+    return bool(own) and all(lexemes[lexeme] == 0 for lexeme in own)
+
+
 def _passage_words(hit: Hit) -> frozenset:
     # = the stems of "title section text" (no word spans a space); each part's stems are remembered.
     return stem_set(hit.title) | stem_set(hit.section) | stem_set(hit.text)

@@ -24,7 +24,7 @@ from .followups import (
 )
 from .gate import (
     LOCAL_GATE, Signals, value_missing, idf, lexical_signals, person_named, sentence_coverage, spellings,
-    strangers, value_found,
+    strangers, unknown_words, value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes, display_title, settled
@@ -281,11 +281,12 @@ class KnowledgeBase:
         # outright, and none there: declined outright. So is a message read as a follow-up only for being
         # short, none of whose own words the passages found hold ("What is the capital of Australia?" after
         # a question about coinsurance): joined to the turn before, it would be answered with that turn's
-        # passages.
+        # passages. And so is any follow-up whose own words no document holds ("Is there a family version of it?").
         names = set().union(*(stem_set(display_title(h.title)) for h in hits))
         vetoed = value_missing(question, sentences, names) or not person_named(
             question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n)) \
-            or (standalone != question and not continues_explicitly(question) and strangers(question, hits))
+            or (standalone != question and not continues_explicitly(question) and strangers(question, hits)) \
+            or (standalone != question and unknown_words(question, lexemes))
         signals = Signals(similarity, coverage_best, coverage_all, missing, agreement, composition.best_score,
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
                           0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)

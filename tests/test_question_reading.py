@@ -176,3 +176,13 @@ def test_a_clarification_of_the_answer_continues_the_conversation():
         assert continues_explicitly(question) and not is_self_contained(question), question
     # a question that merely contains the words is no clarification
     assert is_self_contained("What do you mean by coinsurance in the Northwind Standard plan?")
+
+
+def test_a_follow_up_whose_own_words_no_document_holds_is_unknown_to_the_tenant():
+    from rag_engine.gate import unknown_words
+
+    # {lexeme: chunks holding it} of "How much does Acme Pro cost? Is there a family version of it?"
+    lexemes = {"acm": 3, "pro": 2, "cost": 4, "famili": 0, "version": 0}
+    assert unknown_words("Is there a family version of it?", lexemes)
+    assert not unknown_words("And what does it cost?", lexemes)
+    assert not unknown_words("What do I get for it?", lexemes)  # no word of its own: it continues entirely

@@ -227,3 +227,12 @@ def test_a_question_that_names_one_of_two_sibling_documents_is_answered_from_it(
     assert answer.answered, answer.text
     assert answer.sources[0].title == "Northwind_Standard_Benefits_Details.md", answer.sources
     assert "full cost" in answer.text, answer.text
+
+
+def test_a_follow_up_about_something_no_document_mentions_gets_the_fallback(acme):
+    history = [
+        {"role": "customer", "content": "How long does shipping to Europe take?"},
+        {"role": "assistant", "content": "Shipping to Europe takes 7 to 10 business days. [1]"},
+    ]
+    assert not acme.answer("acme", "Is there a family version of it?", history=history).answered
+    assert acme.answer("acme", "and what does it cost?", history=history).answered

@@ -233,7 +233,8 @@ def count_found(question: str, sentences: Sequence[str]) -> bool:
 # figure (a limit) or an amount (a price), however the question opens.
 _WHAT_IS_THE = (r"^\s*what(?:'s|’s|\s+is|\s+are|\s+was|\s+were)\s+(?:the|my|our|your|its|their|"
                 r"[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*['’]s)\s+(?:[\w'’-]+\s+){0,3}?")
-AMOUNT_NAMED = re.compile(_WHAT_IS_THE + r"(?:deductibles?|co-?pay(?:ment)?s?|premiums?|prices?|costs?|fees?)(?![\w-])", re.I)
+# (Not "cost": "What are the costs of skipping prior authorization?" is answered in words.)
+AMOUNT_NAMED = re.compile(_WHAT_IS_THE + r"(?:deductibles?|co-?pay(?:ment)?s?|premiums?|prices?|fees?)(?![\w-])", re.I)
 LIMIT_NAMED = re.compile(_WHAT_IS_THE + r"(?:maximum|minimum|limit|cap|rating|score)s?(?![\w-])", re.I)
 # "What is the group policy number …?": an identifier holds a digit ("Your policy number" is none).
 IDENTIFIER_NAMED = re.compile(_WHAT_IS_THE + r"(?:policy|group|account|member(?:ship)?|customer|order|invoice|tax|"

@@ -111,7 +111,9 @@ def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_ans
     assert value_missing("What is the group policy number of the Standard plan?", forms)
     assert not value_missing("What is my member ID?", ["Member ID: NW-20931"])
     assert not value_missing("Where do I find my policy number?", forms)
-    # "cost-effective" is no cost, and a limitation is no limit
+    # "cost-effective" is no cost, a limitation is no limit, and the costs of something are answered in words
+    assert not value_missing("What are the costs of skipping prior authorization?",
+                             ["Without prior authorization you may be responsible for the full cost."])
     assert not value_missing("What is the process for ensuring cost-effective care?", dental)
     assert not value_missing("What are the limitations of the Right of Recovery provision?", dental)
 

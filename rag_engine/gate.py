@@ -235,7 +235,9 @@ _WHAT_IS_THE = (r"^\s*what(?:'s|’s|\s+is|\s+are|\s+was|\s+were)\s+(?:the|my|ou
                 r"[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*['’]s)\s+(?:[\w'’-]+\s+){0,3}?")
 # (Not "cost": "What are the costs of skipping prior authorization?" is answered in words.)
 AMOUNT_NAMED = re.compile(_WHAT_IS_THE + r"(?:deductibles?|co-?pay(?:ment)?s?|premiums?|prices?|fees?)(?![\w-])", re.I)
-LIMIT_NAMED = re.compile(_WHAT_IS_THE + r"(?:maximum|minimum|limit|cap|rating|score)s?(?![\w-])", re.I)
+LIMIT_NAMED = re.compile(_WHAT_IS_THE + r"(?:maximum|minimum|limit|cap|rating|score)s?(?![\w-])|"
+                         r"^\s*what\s+(?:[\w'’-]+\s+){0,2}?(?:rating|score|percentage|rate)\s+(?:scale\s+)?"
+                         r"(?:is|are|do|does|will|would|applies|apply)\b", re.I)
 # "What is the group policy number …?": an identifier holds a digit ("Your policy number" is none).
 IDENTIFIER_NAMED = re.compile(_WHAT_IS_THE + r"(?:policy|group|account|member(?:ship)?|customer|order|invoice|tax|"
                               r"registration|licen[cs]e|routing|reference|employee|tracking|serial|case|ticket)\s+"

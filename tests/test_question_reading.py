@@ -102,6 +102,13 @@ def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_ans
     assert value_missing("What is Northwind Health's customer satisfaction rating?", roles)
     assert not value_missing("What is Northwind Health's customer satisfaction rating?",
                              ["Customer satisfaction with Northwind Health is rated 4.6 out of 5."])
+    # "What rating scale is used …?", "What percentage does … pay?": a figure asked for, however put
+    reviews = ["Performance Reviews: a written summary includes a rating of the employee's performance."]
+    assert value_missing("What rating scale is used in Contoso performance reviews?", reviews)
+    assert not value_missing("What rating scale is used in Contoso performance reviews?",
+                             ["Performance reviews rate each goal on a scale of 1 to 5."])
+    assert not value_missing("What percentage does Northwind pay for specialist visits?",
+                             ["Northwind pays 80% of the allowed amount for specialist visits."], {"northwind"})
     # a web address is a domain, and an e-mail address names none
     contact = ["Questions about our privacy policies go to the Privacy Officer at privacy@contoso.com."]
     assert value_missing("What is the address of that website?", contact)

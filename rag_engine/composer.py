@@ -28,7 +28,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from .chunking import CONTEXT_SEPARATOR, display_title
+from .chunking import CONTEXT_SEPARATOR
+from .naming import named_documents
 from .text import content_words, stem_set, stems
 from .types import Hit, Source
 
@@ -134,19 +135,6 @@ def _with_short_intro(sentences: List[str]) -> List[str]:
     return sentences
 
 
-def _named_documents(weights: Dict[str, float], hits: Sequence[Hit]) -> set:
-    """The documents the question names: "… under Northwind Standard?" names the Standard plan's
-    document and not the Plus plan's (a word of some retrieved titles but not of all)."""
-    titles = {hit.document_id: set(stems(display_title(hit.title))) for hit in hits}
-    if len(titles) < 2:
-        return set()
-    shared = set.intersection(*titles.values())
-    naming = {word for word in weights if word not in shared and any(word in t for t in titles.values())}
-    if not naming:
-        return set()
-    return {doc for doc, words in titles.items() if naming <= words}
-
-
 def _signature(text: str) -> frozenset:
     return stem_set(text)
 
@@ -242,7 +230,7 @@ class ExtractiveComposer:
         weights = weights or {w: 1.0 for w in stems(question)}
         total = sum(weights.values()) or 1.0
         wanted = value_kinds(question) if wanted is None else wanted
-        named = _named_documents(weights, hits)
+        named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
         top_passage = max((h.score for h in hits), default=0.0) or 1.0
         for unit in units:

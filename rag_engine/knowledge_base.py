@@ -318,15 +318,16 @@ class KnowledgeBase:
         hits = _fused(searches, results, k)
         # A question that names one of the documents found ("… in Northwind Standard?") is answered from it:
         # a sibling document's passages that do not name it themselves make room for the named one's.
-        named = named_documents(standalone, [(h.document_id, h.title, h.text)
-                                             for h in {h.chunk_id: h for r in results for h in r.hits}.values()])
+        found = {h.chunk_id: h for r in results for h in r.hits}
+        named = named_documents(standalone, [(h.document_id, h.title, h.text) for h in found.values()])
         if named:
-            covered = [h for h in hits if named.covers(h.document_id, h.text)]
+            on_named = {c for c, h in found.items() if named.covers(h.document_id, h.text)}
+            covered = [h for h in hits if h.chunk_id in on_named]
             if len(covered) < MIN_NAMED_PASSAGES:
                 have = {h.chunk_id for h in covered}
-                more = _fused(searches, results, k, keep=lambda h: named.covers(h.document_id, h.text))
+                more = _fused(searches, results, k, keep=lambda h: h.chunk_id in on_named)
                 covered += [h for h in more if h.chunk_id not in have][: MIN_NAMED_PASSAGES - len(covered)]
-            hits = (covered + [h for h in hits if not named.covers(h.document_id, h.text)])[:k]
+            hits = (covered + [h for h in hits if h.chunk_id not in on_named])[:k]
         return hits, similarity, agreement, by_query
 
     def _answerable(self, signals: Signals) -> bool:

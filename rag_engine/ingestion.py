@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -41,9 +42,11 @@ HELPER_NICE = 10
 
 
 def _behind_the_model() -> None:
+    if not sys.platform.startswith("linux"):  # elsewhere a thread id is no process id setpriority knows
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + HELPER_NICE))
-    except (AttributeError, OSError):  # not Linux, or not allowed: the thread keeps its priority
+    except OSError:  # not allowed: the thread keeps its priority
         pass
 
 

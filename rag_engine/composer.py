@@ -51,6 +51,7 @@ NUMBER = re.compile(r"\d")
 FIGURE = re.compile(r"\d[\d,.]*")
 LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such|also|additionally|in addition|however|"
                         r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise)\b", re.I)
+POINTS_BACK = re.compile(r"^(?:these|this|they|those|such|it|which|them)\b", re.I)
 URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
 # What a sentence's rank is computed from (see ``sentence_features``), and the weights of the linear
 # model over them, fitted by `python -m bench.fit_composer` on the answer benchmark's train split
@@ -128,9 +129,10 @@ def units_of(hits: Sequence[Hit], split_sentences: Callable[[str], List[str]]) -
 
 
 def _with_short_intro(sentences: List[str]) -> List[str]:
-    """"… exempt from prior authorization. These include:" is one list intro: its last two words
-    alone introduce nothing."""
-    if len(sentences) > 1 and LIST_INTRO.search(sentences[-1]) and len(sentences[-1].split()) < 4:
+    """"… exempt from prior authorization. These include:" is one list intro: its last words alone
+    introduce nothing — too short, or pointing back ("These include but are not limited to:")."""
+    if len(sentences) > 1 and LIST_INTRO.search(sentences[-1]) and (
+            len(sentences[-1].split()) < 4 or POINTS_BACK.match(sentences[-1])):
         return sentences[:-2] + [f"{sentences[-2]} {sentences[-1]}"]
     return sentences
 

@@ -130,6 +130,40 @@ def replace_subject(previous: str, subject: str) -> str:
     return f"{previous.rstrip(' ?.!')} {subject}?"
 
 
+# "Does PerksPlus cover …", "Can I use …": the verb after the question's subject; what follows it, or a
+# preposition, is what the question asks about.
+ASKED_VERB = re.compile(r"^\s*(?i:does|do|did|can|could|will|would|should|is|are)\s+"
+                        r"(?:(?:[A-Z][\w’'-]*\s+)+|(?i:i|we|you|they|it)\s+)(?P<verb>[a-z][\w’'-]*)\b")
+OBJECT_BEFORE = re.compile(r"(?:\b(?:for|of|on|about|with|to|in|towards?|including)\s+)"
+                           r"(?:(?:the|a|an|my|our|your|their|its|any|some)\s+)?$", re.I)
+
+
+def replace_object(previous: str, thing: str) -> str:
+    """"Does PerksPlus cover gym memberships?" + "medical treatments" → "Does PerksPlus cover medical treatments?":
+    what the customer now asks about takes the place of the last thing the question asked about — its last
+    run of lower-case words that are not stop words, right after its verb or a preposition; "" when none."""
+    from .text import STOPWORDS
+
+    verb = ASKED_VERB.match(previous)
+    runs: List[List[int]] = []
+    for match in re.finditer(r"[A-Za-z0-9][\w’'-]*", previous):
+        word = match.group(0)
+        if word.lower() in STOPWORDS or not word[0].islower() or (verb and match.start() < verb.end("verb")):
+            continue
+        if runs and re.fullmatch(r"\s+", previous[runs[-1][1]:match.start()]):
+            runs[-1][1] = match.end()
+        else:
+            runs.append([match.start(), match.end()])
+    objects = [(a, b) for a, b in runs if OBJECT_BEFORE.search(previous[:a])
+               or (verb and re.fullmatch(r"\s+(?:(?:the|a|an|my|our|your|their|its|any|some)\s+)?",
+                                         previous[verb.end("verb"):a], re.I))]
+    if not objects:
+        return ""
+    start, end = objects[-1]
+    article = re.search(r"\b(?:the|a|an)\s+$", previous[:start], re.I)  # "for an individual" → "for families"
+    return previous[:article.start() if article else start] + thing + previous[end:]
+
+
 def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:
     """The searches for ``question`` after ``turns`` [(role, content)], and the standalone question.
 
@@ -148,8 +182,9 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
         subject = correction.group("subject").strip()
         if subject[:1].isupper():  # a name replaces the name asked about before
             rewritten = replace_subject(users[-1] if is_self_contained(users[-1]) else previous, subject)
-        else:  # "what about specialists?": the same question, about something else as well
-            rewritten = f"{previous.rstrip(' ?.!')} {subject}?"
+        else:  # "what about specialists?": the same question, about them instead
+            rewritten = replace_object(users[-1] if is_self_contained(users[-1]) else previous, subject) \
+                or f"{previous.rstrip(' ?.!')} {subject}?"
         return [Search(rewritten, 1.0), Search(f"{previous} {question}", 0.5)], rewritten
     joined = f"{previous} {question}"
     if is_self_contained(question):

@@ -51,6 +51,22 @@ def test_a_short_list_intro_joins_the_sentence_it_finishes():
     assert [i.text for i in intro.items] == ["Immunizations", "X-Ray services"]
 
 
+def test_a_list_intro_that_points_back_joins_the_sentence_it_points_to():
+    # "These include …:" says what is listed only with the sentence before it (PerksPlus' exclusions)
+    text = ("There is also a list of things that are not covered under the program. These include but are not "
+            "limited to:\n- Medical treatments and procedures\n- Food and supplements")
+    intro = units_of([hit(text)], split_sentences)[0]
+    assert intro.text.startswith("There is also a list of things that are not covered") and \
+        intro.text.endswith("These include but are not limited to:")
+    assert [i.text for i in intro.items] == ["Medical treatments and procedures", "Food and supplements"]
+    # a list intro that names what it lists stands alone
+    text = "Members pay nothing for preventive care. The following screenings are covered in full:\n- Mammograms"
+    units = units_of([hit(text)], split_sentences)
+    assert [u.text for u in units[:2]] == ["Members pay nothing for preventive care.",
+                                           "The following screenings are covered in full:"]
+    assert [i.text for i in units[1].items] == ["Mammograms"]
+
+
 class CountingModel:
     """Embeds nothing meaningful; records which texts the composer chose to embed."""
 

@@ -176,6 +176,23 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
     assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"
 
 
+def test_what_about_something_else_asks_the_same_question_about_it_instead():
+    from rag_engine.followups import plan_searches
+
+    def standalone(previous, question):
+        return plan_searches([("user", previous), ("assistant", "…")], question)[1]
+
+    assert standalone("Does PerksPlus cover gym memberships?", "what about medical treatments?") == \
+        "Does PerksPlus cover medical treatments?"
+    assert standalone("What is the copay for primary care visits under Northwind Health Plus?",
+                      "what about specialists?") == "What is the copay for specialists under Northwind Health Plus?"
+    assert standalone("What is the deductible for an individual?", "How about families?") == \
+        "What is the deductible for families?"
+    # nothing asked about after a verb or a preposition to replace: the new thing is added to the question
+    assert standalone("When is the store open?", "what about sundays?") == "When is the store open sundays?"
+    assert standalone("How much does it cost?", "what about shipping?") == "How much does it cost shipping?"
+
+
 def test_a_clarification_of_the_answer_continues_the_conversation():
     from rag_engine.followups import continues_explicitly, is_self_contained
 

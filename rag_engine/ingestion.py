@@ -15,8 +15,8 @@ Embedding is most of the work (the local model: ~80 % of an upload). So the mode
 
 The reader and writer threads run at a lower CPU priority than the embedding thread: on 2 cores
 the model's own threads would otherwise share cores with them; so they take the gaps it leaves
-(paired runs of ``python -m bench.ingest_throughput --rounds 5``: median 0.893 of the model's
-throughput before, 0.952 after).
+(``python -m bench.ingest_throughput --same-priority``, 6 rounds side by side: median 0.923 of the
+model's throughput at the same priority, 0.948 lowered).
 """
 
 from __future__ import annotations

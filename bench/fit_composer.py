@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     current = np.asarray(SENTENCE_WEIGHTS, float)
     report("current weights", ranking_quality(questions, lambda _: current))
     report("the earlier hand-set formula", ranking_quality(
-        questions, lambda _: np.array([1.0, 0.6, 0, 0.08, 0.1, 0.18, 0, 0, 0, 0, 0, 0, 0])))
+        questions, lambda _: np.array([1.0, 0.6, 0, 0.08, 0.1, 0.18] + [0] * (len(FEATURES) - 6))))
     fitted = fit(questions, args.l2)
     report("fitted (in sample)", ranking_quality(questions, lambda _: fitted))
     folds = [questions[i::args.folds] for i in range(args.folds)]
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     report(f"fitted ({args.folds}-fold cross-validated)", ranking_quality(questions, lambda qid: held_out[qid]))
     if held_out_split:
         # The hand-set formula this model replaced: similarity + 0.6 coverage + small bonuses.
-        earlier = np.array([1.0, 0.6, 0, 0.08, 0.1, 0.18, 0, 0, 0, 0, 0, 0, 0])
+        earlier = np.array([1.0, 0.6, 0, 0.08, 0.1, 0.18] + [0] * (len(FEATURES) - 6))
         for label, w in (("the earlier hand-set formula", earlier), ("current weights", current), ("fitted", fitted)):
             first, top3, mrr = ranking_quality(held_out_split, lambda _: w)
             print(f"TEST split, {label}: first {first}/{len(held_out_split)}, in the first three {top3}/"

@@ -55,10 +55,12 @@ POINTS_BACK = re.compile(r"^(?:these|this|they|those|such|it|which|them)\b", re.
 URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
 # What a sentence's rank is computed from (see ``sentence_features``), and the weights of the linear
 # model over them, fitted by `python -m bench.fit_composer` on the answer benchmark's train split
-# (listwise: a sentence holding a key fact ranked first; 5-fold cross-validated there).
+# (listwise: a sentence holding a key fact ranked first; 5-fold cross-validated there). All but the last:
+# "defines" (a "What is X?" question, a sentence saying "X is …") is set by hand, about a figure's worth —
+# the train split holds no such question to learn it from (weights 0–3 there: the same answers).
 FEATURES = ("similarity", "coverage", "text_coverage", "value", "named_document", "passage_rank", "novelty",
-            "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage")
-SENTENCE_WEIGHTS = (7.057, 4.201, 2.846, 1.282, 0.282, 1.535, 5.489, 1.220, -0.572, -0.156, -0.057, -0.094, 0.819)
+            "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage", "defines")
+SENTENCE_WEIGHTS = (7.057, 4.201, 2.846, 1.282, 0.282, 1.535, 5.489, 1.220, -0.572, -0.156, -0.057, -0.094, 0.819, 2.0)
 Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
 # A short line that ends in a colon and heads the paragraph under it ("Out-of-Network Copays:").
 LABEL = re.compile(r"^[A-Z][^.!?:]{0,60}:$")
@@ -86,6 +88,29 @@ class Unit:
     @property
     def words(self) -> int:
         return len(self.text.split()) + sum(len(i.text.split()) for i in self.items)
+
+
+# "What is prior-authorization in Northwind Standard?": asks what something is; "Prior-authorization is a
+# process in which …" says it.
+DEFINITION_ASKED = re.compile(r"^\s*what\s+(?:is|are|'s)\s+(?:an?\s+|the\s+)?(?P<term>.+?)"
+                              r"(?:\s+(?:in|under|for|at|with|according\s+to)\s+.*?)?\s*\??\s*$", re.I)
+DEFINITION_GIVEN = re.compile(r"^\s*(?:an?\s+|the\s+)?(?P<subject>(?:[\w’'-]+\s+){0,5}?[\w’'-]+)\s+"
+                              r"(?:is|are|refers\s+to|means)\b", re.I)
+
+
+def defined_term(question: str) -> frozenset:
+    """The stems of what a "What is X?" question asks about (empty for any other question)."""
+    match = DEFINITION_ASKED.match(question)
+    return stem_set(match.group("term")) if match else frozenset()
+
+
+def defines(text: str, term: frozenset) -> bool:
+    """Whether ``text`` opens by saying what ``term`` is ("Prior authorization is a process …")."""
+    match = DEFINITION_GIVEN.match(text) if term else None
+    if not match:
+        return False
+    subject = stem_set(match.group("subject"))
+    return bool(subject) and subject <= term and 2 * len(subject & term) >= len(term)
 
 
 def value_kinds(question: str) -> List[str]:
@@ -235,8 +260,9 @@ class ExtractiveComposer:
         named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
         top_passage = max((h.score for h in hits), default=0.0) or 1.0
+        term = defined_term(question) if not wanted else frozenset()  # "What is the copay …?" asks a value
         for unit in units:
-            unit.features = self._features(unit, hits, weights, total, wanted, named, rare, top_passage)
+            unit.features = self._features(unit, hits, weights, total, wanted, named, rare, top_passage, term)
         # Embedding sentences is most of an answer's time: only the likeliest are embedded, by the
         # model's own score with the similarity still unknown (a "$20" sentence of the fifth passage
         # outranks the first passage's general remarks when the question asks what something costs).
@@ -268,7 +294,7 @@ class ExtractiveComposer:
 
     @staticmethod
     def _features(unit: Unit, hits: Sequence[Hit], weights: Dict[str, float], total: float, wanted: List[str],
-                  named: set, rare: Dict[str, float], top_passage: float) -> np.ndarray:
+                  named: set, rare: Dict[str, float], top_passage: float, term: frozenset = frozenset()) -> np.ndarray:
         """``FEATURES`` of one unit, its similarity (the first) left at 0 until it is embedded."""
         text_words = stem_set(unit.text)
         words = stem_set(unit.section) | text_words  # = the stems of "section text"
@@ -287,6 +313,7 @@ class ExtractiveComposer:
             1.0 if unit.items else 0.0,
             hits[unit.hit].score / top_passage,
             1.0 if unit.line == 0 else 0.0,
+            1.0 if defines(unit.text, term) else 0.0,
         ], dtype=np.float32)
 
     def enough(self, kept: List[Unit], unit: Unit) -> bool:

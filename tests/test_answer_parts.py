@@ -158,3 +158,26 @@ def test_a_follow_ups_answer_does_not_repeat_the_answer_before_it():
     asked_again = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)], said=said,
                                    value_question="Which scuba lessons exactly?").text
     assert "Scuba diving lessons" in asked_again, asked_again
+
+
+def test_a_what_is_question_prefers_the_sentence_that_says_what_it_is():
+    from rag_engine.composer import defined_term, defines
+
+    term = defined_term("What is prior-authorization in Northwind Standard?")
+    assert term == defined_term("what is prior authorization?")
+    assert defines("Prior-authorization is a process in which Northwind Health requires approval.", term)
+    assert defines("Prior authorization refers to a review before the service.", term)
+    assert not defines("Prior authorization can be a complicated process.", term)
+    assert not defines("Northwind Health is the insurer.", term)
+    assert defined_term("How do I get prior authorization?") == frozenset()
+    # "of" belongs to what is asked about: "the benefits of X" is no definition of "benefits"
+    assert not defines("Benefits are paid monthly.", defined_term("What are the benefits of in-network providers?"))
+
+    passage = hit("Prior authorization can be a complicated process. Prior-authorization is a process in which "
+                  "Northwind Health reviews a service before it is received.", section="")
+    units = units_of([passage], split_sentences)
+    composer = ExtractiveComposer(CountingModel(), split_sentences)
+    ranked = composer.score("What is prior-authorization?", np.ones(4, dtype=np.float32) / 2, [passage],
+                            weights={"prior": 1.0, "author": 1.0})
+    assert [u.text for u in units] == [u.text for u in sorted(ranked, key=lambda u: u.order)]
+    assert ranked[0].text.startswith("Prior-authorization is a process")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import List, Tuple
 
 from .chunking import display_title
+from .text import STOPWORDS
 
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 PRONOUNS = {"it", "its", "it's", "they", "them", "their", "that", "this", "those", "these", "there", "one", "ones",
@@ -142,8 +143,6 @@ def replace_object(previous: str, thing: str) -> str:
     """"Does PerksPlus cover gym memberships?" + "medical treatments" → "Does PerksPlus cover medical treatments?":
     what the customer now asks about takes the place of the last thing the question asked about — its last
     run of lower-case words that are not stop words, right after its verb or a preposition; "" when none."""
-    from .text import STOPWORDS
-
     verb = ASKED_VERB.match(previous)
     runs: List[List[int]] = []
     for match in re.finditer(r"[A-Za-z0-9][\w’'-]*", previous):

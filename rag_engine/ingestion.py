@@ -45,7 +45,8 @@ def _behind_the_model() -> None:
     if not sys.platform.startswith("linux"):  # elsewhere a thread id is no process id setpriority knows
         return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + HELPER_NICE))
+        own = os.getpriority(os.PRIO_PROCESS, 0)  # this thread's (Linux: who 0 is the calling thread)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, own + HELPER_NICE))
     except OSError:  # not allowed: the thread keeps its priority
         pass
 

@@ -3,7 +3,8 @@
 A document in "processing" whose worker process is gone (same host: its pid is dead; any host:
 no progress heartbeat for STALE_AFTER) is queued again, up to MAX_INGEST_ATTEMPTS, then marked
 failed. Customer messages on async channels with no AI reply, and replies not yet sent, are
-queued again too. Job ids are deterministic, so queueing what is already queued is a no-op.
+queued again too, and so are website syncs left "syncing" (or "queued", or being removed). Job ids
+are deterministic, so queueing what is already queued is a no-op.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from app.infra.extensions import db
-from app.infra.models import Conversation, Document, Message, now
-from app.infra.queues import connection, enqueue_answer, enqueue_delivery, enqueue_ingest
+from app.infra.models import Conversation, Document, KnowledgeSource, Message, now
+from app.infra.queues import (connection, enqueue_answer, enqueue_delivery, enqueue_ingest, enqueue_source_removal,
+                              enqueue_source_sync)
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=10)
@@ -98,9 +100,27 @@ def recover_messages() -> int:
     return recovered
 
 
-def recover_interrupted_work() -> dict:
-    from .sources import recover_sources
+def recover_sources() -> int:
+    """Queue again: syncs left "syncing" by a dead worker, "queued" ones lost with Redis, removals."""
+    recovered = 0
+    for source in db.session.scalars(select(KnowledgeSource).where(
+            KnowledgeSource.status.in_(("queued", "syncing", "removing")))).all():
+        if source.status == "removing":
+            recovered += enqueue_source_removal(source.id) is not None
+            continue
+        if source.status == "syncing":
+            stale = source.heartbeat_at is None or now() - source.heartbeat_at > STALE_AFTER
+            if _process_alive(source.worker_id) and not stale:
+                continue
+            log.warning("source %s was left syncing by %s: queueing it again", source.id, source.worker_id)
+            _drop_orphaned_job(f"sync-{source.id}")
+            source.status, source.last_error = "queued", "The sync was interrupted; restarting…"
+            db.session.commit()
+        recovered += enqueue_source_sync(source.id) is not None
+    return recovered
 
+
+def recover_interrupted_work() -> dict:
     counts = {"documents": recover_documents(), "messages": recover_messages(), "sources": recover_sources()}
     if any(counts.values()):
         log.info("recovered interrupted work: %s", counts)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
 
 from rq import get_current_job
 from sqlalchemy import select
 
 from app.infra.extensions import db
 from app.infra.kb import get_kb
-from app.infra.models import Company, KnowledgeSource, now
+from app.infra.models import Company, KnowledgeSource
 from app.infra.queues import enqueue_source_removal, enqueue_source_sync
 from app.infra.web import web_options
 from app.services import websites
@@ -32,7 +31,6 @@ from .context import app_context, get_app, worker_identity
 
 log = logging.getLogger(__name__)
 MAX_SYNC_ATTEMPTS = 5
-STALE_AFTER = timedelta(minutes=10)
 STOP_CHECK_SECONDS = 2.0
 SCHEDULE_EVERY_SECONDS = 60.0
 LOCK_WAIT_SECONDS = 30.0  # a killed worker's lock goes with its connection, within moments
@@ -130,35 +128,7 @@ def remove_source(source_id: str) -> str:
         return "removed"
 
 
-# ----------------------------------------------------------------------------- recovery and schedule
-def _alive(worker_id) -> bool:
-    from .recovery import _process_alive
-
-    return _process_alive(worker_id)
-
-
-def recover_sources() -> int:
-    """Queue again: syncs left "syncing" by a dead worker, "queued" ones lost with Redis, removals."""
-    from .recovery import _drop_orphaned_job
-
-    recovered = 0
-    for source in db.session.scalars(select(KnowledgeSource).where(
-            KnowledgeSource.status.in_(("queued", "syncing", "removing")))).all():
-        if source.status == "removing":
-            recovered += enqueue_source_removal(source.id) is not None
-            continue
-        if source.status == "syncing":
-            stale = source.heartbeat_at is None or now() - source.heartbeat_at > STALE_AFTER
-            if _alive(source.worker_id) and not stale:
-                continue
-            log.warning("source %s was left syncing by %s: queueing it again", source.id, source.worker_id)
-            _drop_orphaned_job(f"sync-{source.id}")
-            source.status, source.last_error = "queued", "The sync was interrupted; restarting…"
-            db.session.commit()
-        recovered += enqueue_source_sync(source.id) is not None
-    return recovered
-
-
+# ----------------------------------------------------------------------------- schedule (recovery: recovery.py)
 def schedule_due() -> int:
     count = websites.schedule_due_syncs()
     db.session.commit()  # the sync jobs are queued now

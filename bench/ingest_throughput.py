@@ -1,6 +1,6 @@
 """Ingestion throughput against the embedding model's own, and where the time goes.
 
-    python -m bench.ingest_throughput [--pdfs ../shared/data/contoso/pdfs] [--rounds 5] [--before] [--same-priority]
+    python -m bench.ingest_throughput [--pdfs ../shared/data/contoso/pdfs] [--rounds 5] [--before]
 
 Each round runs, in an order that rotates from round to round (the machine is shared, so only
 side-by-side figures mean anything):
@@ -9,8 +9,6 @@ side-by-side figures mean anything):
   and text), in batches of ``embed_batch_size`` in document order: the ceiling;
 * **ingest** — ``kb.ingest`` of every PDF (the tenant is deleted first, so every file is parsed,
   split, embedded and written again);
-* with ``--same-priority``, **ingest-same-priority** — ``kb.ingest`` with its reader and writer
-  threads at the model's priority (``HELPER_NICE`` 0), as before they gave way to it;
 * with ``--before``, the same two as the engine ran them before its pipeline: **model-before**,
   the model with ONNX Runtime's spinning threads (its default then), and **serial-before**, the
   steps one after the other with that model: parse the whole file, split it, embed every batch,
@@ -102,17 +100,6 @@ def run_ingest(kb, tenant: str, files: Sequence[Path]) -> dict:
     return {"chunks": chunks, "wall": time.perf_counter() - start, "timings": totals}
 
 
-def run_ingest_at(kb, tenant: str, files: Sequence[Path], helper_nice: int) -> dict:
-    """``run_ingest`` with the pipeline's reader and writer threads lowered by ``helper_nice`` instead."""
-    from rag_engine import ingestion
-
-    saved, ingestion.HELPER_NICE = ingestion.HELPER_NICE, helper_nice
-    try:
-        return run_ingest(kb, tenant, files)
-    finally:
-        ingestion.HELPER_NICE = saved
-
-
 def run_serial(kb, model, tenant: str, files: Sequence[Path]) -> dict:
     from rag_engine.store import DocumentRecord
 
@@ -148,8 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tenant", default="contoso-throughput")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--before", action="store_true", help="also run the engine as it was before its pipeline")
-    parser.add_argument("--same-priority", action="store_true",
-                        help="also ingest with the reader and writer threads at the model's priority (HELPER_NICE 0)")
     args = parser.parse_args(argv)
 
     files = sorted(args.pdfs.glob("*.pdf"))
@@ -176,11 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spinning.get_text_embedding_batch(["warm-up"])
         runners["model-before"] = lambda: run_model(kb, spinning, texts)
         runners["serial-before"] = lambda: run_serial(kb, spinning, args.tenant, files)
-    if args.same_priority:
-        runners["ingest-same-priority"] = lambda: run_ingest_at(kb, args.tenant, files, helper_nice=0)
     names = list(runners)
-    reference = {"ingest": "model", "serial-before": "model-before", "model-before": "model",
-                 "ingest-same-priority": "model"}
+    reference = {"ingest": "model", "serial-before": "model-before", "model-before": "model"}
     results: Dict[str, list] = {name: [] for name in names}
     for n in range(args.rounds):
         order = names[n % len(names):] + names[:n % len(names)]  # rotate: nobody always goes first

@@ -12,18 +12,11 @@ Embedding is most of the work (the local model: ~80 % of an upload). So the mode
 * a **writer thread** inserts batch k's chunks while batch k+1 is embedded, all in ONE
   transaction that commits only when every chunk and its postings are in: a document is never
   half-visible, and a failure anywhere leaves nothing written (the old version stays).
-
-The reader and writer threads run at a lower CPU priority than the embedding thread: on 2 cores
-the model's own threads would otherwise share cores with them; so they take the gaps it leaves
-(``python -m bench.ingest_throughput --same-priority``, 6 rounds side by side: median 0.923 of the
-model's throughput at the same priority, 0.948 lowered).
 """
 
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -35,20 +28,6 @@ from llama_index.core.schema import BaseNode, MetadataMode
 
 ProgressCallback = Callable[[int, int], None]  # (chunks done, chunks total)
 STEPS = ("parse", "split", "embed", "write")
-# How much the reader and writer threads lower their own CPU priority (Linux: per thread): on 2 cores
-# they then run in the gaps the model leaves (its threads wait for each other and for Python between
-# batches) instead of taking cores from it.
-HELPER_NICE = 10
-
-
-def _behind_the_model() -> None:
-    if not sys.platform.startswith("linux"):  # elsewhere a thread id is no process id setpriority knows
-        return
-    try:
-        own = os.getpriority(os.PRIO_PROCESS, 0)  # this thread's (Linux: who 0 is the calling thread)
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, own + HELPER_NICE))
-    except OSError:  # not allowed: the thread keeps its priority
-        pass
 
 
 class Stopwatch:
@@ -148,7 +127,6 @@ def run_pipeline(stages: Iterable[Tuple[Any, bool]], split: Callable[[Any, bool]
 def _read(stages: Iterable[Tuple[Any, bool]], split, inbox: "queue.Queue[Any]", stop: threading.Event,
           watch: Stopwatch) -> None:
     """The reader thread: parse and split, handing each preview's and the final chunks to the inbox."""
-    _behind_the_model()
     iterator: Iterator[Tuple[Any, bool]] = iter(stages)
     try:
         while not stop.is_set():
@@ -248,7 +226,6 @@ class _BackgroundWriter:
             raise self.error
 
     def _run(self) -> None:
-        _behind_the_model()
         writer, job = None, None
         try:
             with self.watch.timing("write"):

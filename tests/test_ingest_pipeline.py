@@ -193,35 +193,3 @@ def test_a_failure_mid_pipeline_leaves_nothing_written(instrumented_kb, monkeypa
     hits = kb.retrieve("acme", "within how many days can I return items?", top_k=5)
     assert [h.text for h in hits] == ["Returns are accepted within 30 days of delivery."]
     assert [d.document_id for d in kb.list_documents("acme")] == [old.document_id]
-
-
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="per-thread priority is Linux's")
-def test_the_reader_and_writer_give_way_to_the_model(instrumented_kb, monkeypatch):
-    """On 2 cores the model's threads should not share a core with parsing or writing: the reader and
-    writer threads lower their own priority, the embedding thread (and the caller after) keep theirs."""
-    import os
-
-    from rag_engine.ingestion import HELPER_NICE
-
-    own = os.getpriority(os.PRIO_PROCESS, 0)
-    seen = {}
-    original_add, original_extract = DocumentWriter.add, PdfPages.extract
-
-    def add(self, nodes):
-        seen.setdefault("writer", os.getpriority(os.PRIO_PROCESS, 0))
-        original_add(self, nodes)
-
-    def extract(self, index):
-        seen.setdefault("reader", os.getpriority(os.PRIO_PROCESS, 0))
-        return original_extract(self, index)
-
-    def hook(call, texts):
-        seen.setdefault("embedder", os.getpriority(os.PRIO_PROCESS, 0))
-
-    monkeypatch.setattr(DocumentWriter, "add", add)
-    monkeypatch.setattr(PdfPages, "extract", extract)
-    kb = instrumented_kb(hook, embed_batch_size=8)
-    assert kb.ingest("acme", HANDBOOK).status == "created"
-    lowered = min(19, own + HELPER_NICE)
-    assert seen == {"reader": lowered, "writer": lowered, "embedder": own}
-    assert os.getpriority(os.PRIO_PROCESS, 0) == own

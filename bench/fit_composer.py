@@ -36,7 +36,8 @@ def candidates_of(kb, items) -> List[Question]:
             continue
         embedding = kb.embed_model.get_query_embedding(prepared.standalone)
         units = kb.composer.score(prepared.standalone, embedding, prepared.hits, value_kinds(item.question),
-                                  prepared.weights, rarity=kb.rarity.of_tenant(item.tenant, prepared.chunk_count))
+                                  prepared.weights, rarity=kb.rarity.of_tenant(item.tenant, prepared.chunk_count),
+                                  named=prepared.named)
         labels = [any(f.found_in(u.text + " " + " ".join(i.text for i in u.items)) for f in item.facts) for u in units]
         if any(labels):
             questions.append((item.id, np.stack([u.features for u in units]).astype(float), np.array(labels, float)))

@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -243,21 +243,25 @@ class ExtractiveComposer:
     def score(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
               wanted: Optional[List[str]] = None, weights: Optional[Dict[str, float]] = None,
               enough: Optional[Callable[[List[Unit], Unit], bool]] = None,
-              rarity: Optional[Rarity] = None, max_units: Optional[int] = None) -> List[Unit]:
+              rarity: Optional[Rarity] = None, max_units: Optional[int] = None,
+              named: Optional[FrozenSet[str]] = None) -> List[Unit]:
         """Every usable unit of ``hits``, scored against the question, best first, repeats removed.
 
         ``weights``: how much each stemmed word of the question weighs (its idf in the tenant);
         ``rarity``: how rare words are in the tenant (without it, novelty reads as nil);
         ``enough(kept, next_unit)``: when it says so, the rest (all scored lower) is left out
         unchecked — the near-repeat test compares every pair, and callers read only the best;
-        ``max_units``: how many of the likeliest units are embedded and scored (default ``self.max_units``)."""
+        ``max_units``: how many of the likeliest units are embedded and scored (default ``self.max_units``);
+        ``named``: the documents the question names (``naming.named_documents``; worked out from ``hits`` when
+        not given — the engine gives what its search decided)."""
         units = [u for u in units_of(hits, self.split_sentences) if self._usable(u)]
         if not units:
             return []
         weights = weights or {w: 1.0 for w in stems(question)}
         total = sum(weights.values()) or 1.0
         wanted = value_kinds(question) if wanted is None else wanted
-        named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
+        if named is None:
+            named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
         top_passage = max((h.score for h in hits), default=0.0) or 1.0
         term = defined_term(question) if not wanted else frozenset()  # "What is the copay …?" asks a value
@@ -346,15 +350,16 @@ class ExtractiveComposer:
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
                 value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None,
                 rarity: Optional[Rarity] = None, asks: Sequence[Tuple[str, Sequence[float]]] = (),
-                said: str = "") -> Composition:
+                said: str = "", named: Optional[FrozenSet[str]] = None) -> Composition:
         """``value_question``: the customer's own last words, when ``question`` joins it to earlier ones;
         ``weights`` and ``rarity``: as for ``score``; ``asks``: the (text, embedding) of each ask of a
         compound question ("How does X work, and what does Y cost?"): each gets its best sentence first;
-        ``said``: the answer the customer got before this (a follow-up's answer says something new)."""
+        ``said``: the answer the customer got before this (a follow-up's answer says something new);
+        ``named``: as for ``score``."""
         wanted = value_kinds(value_question or question)
         # Each ask of a compound question needs its own likeliest sentences embedded.
         ranked = self.score(question, question_embedding, hits, wanted, weights, enough=self.enough, rarity=rarity,
-                            max_units=self.max_units * max(1, len(asks)))
+                            max_units=self.max_units * max(1, len(asks)), named=named)
         if not ranked:
             return Composition("", [], -1.0)
         top = ranked[:10]

@@ -27,10 +27,10 @@ from .gate import (
     strangers, unknown_words, value_found,
 )
 from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
-from .chunking import build_nodes, display_title, settled
+from .chunking import build_nodes, settled
 from .ingestion import ProgressCallback, run_pipeline
 from .llms import build_llm
-from .naming import named_documents
+from .naming import named_documents, title_words
 from .rarity import WordRarity
 from .readers import parse_text_with_previews, parse_with_previews
 from .readers.limits import check_chunks
@@ -39,7 +39,7 @@ from .settings import Settings
 from .spelling import corrections, respell
 from .store import ChunkStore, DocumentRecord
 from .tenants import validate_tenant
-from .text import stem_set, topic_lexemes
+from .text import topic_lexemes
 from .types import Answer, DocumentInfo, Hit, IngestResult
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ class KnowledgeBase:
         searches = searches + [Search(ask, 1.0) for ask in asks if ask != standalone]
         # The term statistics need no embedding: PostgreSQL counts them while the searches run.
         statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
-        hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
+        hits, similarity, agreement, embeddings, named = self._search_all(tenant_id, searches, standalone)
         n, lexemes = statistics.result()
         lexemes = topic_lexemes(lexemes)
         fixes = corrections(lexemes, hits, standalone)
@@ -262,7 +262,7 @@ class KnowledgeBase:
             searches = [Search(respell(s.query, fixes), s.weight) for s in searches]
             asks = [respell(ask, fixes) for ask in asks]
             statistics = self._legs.submit(self.store.term_statistics, tenant_id, standalone)
-            hits, similarity, agreement, embeddings = self._search_all(tenant_id, searches, standalone)
+            hits, similarity, agreement, embeddings, named = self._search_all(tenant_id, searches, standalone)
             n, lexemes = statistics.result()
             lexemes = topic_lexemes(lexemes)
         weights = {lexeme: idf(df, n) for lexeme, df in lexemes.items()}
@@ -270,7 +270,7 @@ class KnowledgeBase:
         composition = self.composer.compose(standalone, embeddings[standalone], hits, value_question=question,
                                             weights=weights, rarity=rarity,
                                             asks=[(ask, embeddings[ask]) for ask in asks],
-                                            said=last_answer(turns)) \
+                                            said=last_answer(turns), named=named) \
             if hits else Composition("", [], -1.0)
         spelled = spellings(lexemes, hits)
         coverage_best, coverage_all, missing = lexical_signals(lexemes, n, hits, spelled)
@@ -282,7 +282,7 @@ class KnowledgeBase:
         # short, none of whose own words the passages found hold ("What is the capital of Australia?" after
         # a question about coinsurance): joined to the turn before, it would be answered with that turn's
         # passages. And so is any follow-up whose own words no document holds ("Is there a family version of it?").
-        names = set().union(*(stem_set(display_title(h.title)) for h in hits))
+        names = title_words(h.title for h in hits)
         vetoed = value_missing(question, sentences, names) or not person_named(
             question, [(context, text) for context, _, text in best], self.rarity.common_word(tenant_id, n)) \
             or (standalone != question and not continues_explicitly(question) and strangers(question, hits)) \
@@ -291,11 +291,12 @@ class KnowledgeBase:
                           sentence_coverage(lexemes, n, sentences, spelled), value_found(question, sentences),
                           0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)
         answerable = bool(hits) and self._answerable(signals)
-        return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n)
+        return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n, named)
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
         """Run each search, fuse their hits by weight; signals come from the standalone question's search.
-        Also returns each search's query embedding (the standalone question's under its text)."""
+        Also returns each search's query embedding (the standalone question's under its text) and the
+        documents the question names (what the composer favours too)."""
         # Each search's whole fused list: a named document's passages may rank below the first 8.
         retriever = self.retriever(tenant_id, top_k=self.settings.candidates)
         # Each search's legs run in PostgreSQL side by side: the full-text ones while the model embeds
@@ -328,7 +329,7 @@ class KnowledgeBase:
                 more = _fused(searches, results, k, keep=lambda h: h.chunk_id in on_named)
                 covered += [h for h in more if h.chunk_id not in have][: MIN_NAMED_PASSAGES - len(covered)]
             hits = (covered + [h for h in hits if h.chunk_id not in on_named])[:k]
-        return hits, similarity, agreement, by_query
+        return hits, similarity, agreement, by_query, named.documents
 
     def _answerable(self, signals: Signals) -> bool:
         if self.settings.min_score is not None:  # an operator's explicit threshold wins
@@ -431,3 +432,4 @@ class Prepared:
     composition: Composition
     weights: dict  # {lexeme of the standalone question: its idf in the tenant}
     chunk_count: int  # the tenant's chunks
+    named: frozenset = frozenset()  # the documents the question names

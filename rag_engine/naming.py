@@ -35,6 +35,11 @@ def _title_words(title: str) -> Tuple[str, ...]:
     return _words(display_title(title))
 
 
+def title_words(titles: Iterable[str]) -> Set[str]:
+    """The stems of the words of ``titles`` (what names a document rather than says anything of a topic)."""
+    return {word for title in titles for word in _title_words(title)}
+
+
 def _holds(words: Tuple[str, ...], phrase: Tuple[str, ...]) -> bool:
     n = len(phrase)
     return any(words[i:i + n] == phrase for i in range(len(words) - n + 1))

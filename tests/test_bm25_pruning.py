@@ -68,3 +68,10 @@ def test_cut_lists_keep_the_top_10(zipf_kb, monkeypatch, split):
         assert all(r.score == pytest.approx(exact[r.node_id]) for r in pruned)
     print(f"identical top-10: {same}/{len(queries)}, mean overlap {sum(overlap) / len(overlap):.3f}")
     assert sum(overlap) / len(overlap) >= 0.9 and same >= 42  # measured: 0.96 and 50 of 60
+
+
+def test_an_unknown_budget_split_is_refused_not_read_as_equal(zipf_kb, monkeypatch):
+    kb, queries = zipf_kb
+    monkeypatch.setattr(kb.store, "bm25_budget_split", "idf ")  # a typo in a setting
+    with pytest.raises(ValueError, match="bm25_budget_split"):
+        kb.store.text_search("zipf", queries[0], 10)

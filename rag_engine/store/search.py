@@ -27,6 +27,7 @@ BM25_POOL = 1000
 # chunks can move a ranking little, however many of its postings are read), or "equal". Measured at 1M
 # chunks (bench/README.md, section 3): the same budget, top-60 closer to exhaustive and a faster leg.
 BM25_BUDGET_SPLIT = "idf"
+BUDGET_SPLITS = ("idf", "equal")
 
 
 def _vector_literal(embedding: Sequence[float]) -> str:
@@ -117,6 +118,8 @@ class ChunkSearch:
         common words, each with a low tf, can be missed: ``text_search_exhaustive`` is the
         reference (tests and the bench measure the overlap).
         """
+        if self.bm25_budget_split not in BUDGET_SPLITS:
+            raise ValueError(f"bm25_budget_split must be one of {', '.join(BUDGET_SPLITS)}, not {self.bm25_budget_split!r}")
         if self.tenant_chunk_count(tenant_id) <= int(self.bm25_list_depth):
             # No list can be cut: the exhaustive search is the same ranking, in a simpler plan.
             return self.text_search_exhaustive(tenant_id, query, k)

@@ -1,9 +1,10 @@
 """Tune the offline composer's weights on the answer benchmark's TRAIN split.
 
-    python -m bench.tune_composer [--grid keep_ratio=0.7,0.8 redundancy=0,0.3 ...]
+    python -m bench.tune_composer [--grid keep_ratio=0.7,0.8 redundancy=0,0.3 weight.defines=0,2 ...]
 
 Builds the benchmark's knowledge base once (``bench.answers``), then for every combination of
-the given ``ExtractiveComposer`` attributes answers the train items of the answerable sets and
+the given ``ExtractiveComposer`` attributes (``weight.NAME``: the sentence model's weight of the
+feature NAME, the others as fitted) answers the train items of the answerable sets and
 prints page hit, all-key-facts and mean fact share. Only the train split is ever read here.
 """
 
@@ -26,6 +27,7 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     logging.getLogger("rag_engine").setLevel(logging.WARNING)
     from rag_engine import KnowledgeBase, Settings
+    from rag_engine.composer import FEATURES
 
     grid = {}
     for spec in args.grid:
@@ -40,7 +42,10 @@ def main(argv=None) -> int:
         ingest_tenants(kb, dict.fromkeys(SETS[n][1] for n in args.sets.split(",")), log=lambda *a: None)
         for combination in itertools.product(*grid.values()) if grid else [()]:
             for name, value in zip(grid, combination):
-                setattr(kb.composer, name, value)
+                if name.startswith("weight."):
+                    kb.composer.sentence_weights[FEATURES.index(name[len("weight."):])] = value
+                else:
+                    setattr(kb.composer, name, value)
             results = [evaluate_item(kb, item) for item in items]
             pages = sum(bool(r.source_hit) for r in results)
             facts = sum(r.all_facts and r.answered for r in results)

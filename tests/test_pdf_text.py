@@ -153,3 +153,31 @@ def test_a_paragraph_over_a_page_break_cites_each_sentence_where_it_starts():
         (2, "For example, Northwind Health may not cover the full cost of a specialist. "
             "It is important to know these exceptions."),
     ]
+
+
+def test_a_list_at_the_foot_of_a_page_ends_there_when_the_next_page_opens_on_a_capital():
+    # Contoso's Health Plus booklet, pp. 65–66: the list of what to give for a prior authorization ends
+    # the page, and p. 66 opens with the paragraph after it; read as one item, that paragraph was
+    # quoted as a list item (and cited p. 65). An item that wraps onto the next page in lower case
+    # still continues.
+    from rag_engine.readers.blocks import ITEM, TEXT
+    from rag_engine.readers.pdf_text import Line
+
+    def page(number, texts):
+        return [Line(text, 700.0 - 14 * i, 11.0, False, number) for i, text in enumerate(texts)]
+
+    pages = [page(1, ["The information needed for a prior authorization request. This includes:",
+                      "• The patient’s diagnosis", "• Any other relevant information that may be requested by",
+                      "Northwind Health"]),
+             page(2, ["It is also important to understand that prior authorization is not a guarantee of",
+                      "payment. A second list:", "• An item that wraps onto the", "next page"]),
+             page(3, ["and continues there", "• The last item"])]
+    blocks = [(b.kind, b.page, b.text) for b in PdfPages.blocks(pages)]
+    assert blocks[1:] == [
+        (ITEM, 1, "The patient’s diagnosis"),
+        (ITEM, 1, "Any other relevant information that may be requested by Northwind Health"),
+        (TEXT, 2, "It is also important to understand that prior authorization is not a guarantee of payment. "
+                  "A second list:"),
+        (ITEM, 2, "An item that wraps onto the next page and continues there"),
+        (ITEM, 3, "The last item"),
+    ]

@@ -126,8 +126,12 @@ def _blocks(pages: List[List[Line]]) -> List[Block]:
                 flush()
                 blocks.append(Block(HEADING, line.text, line.page, plain_level))
                 continue
-            # A paragraph running over a page break continues (no gap: it starts a new page).
-            page_top_after_sentence = previous is None and paragraph and re.search(r"[.!?:]$", paragraph[-1].text)
+            # A paragraph running over a page break continues (no gap: it starts a new page), but not
+            # after a sentence's end, nor a list item: items carry no full stop, and a capital at the
+            # page's top starts the text after the list ("• Any other relevant information" | "It is …").
+            page_top_after_sentence = previous is None and paragraph and (
+                re.search(r"[.!?:]$", paragraph[-1].text)
+                or (BULLET.match(paragraph[0].text) and line.text[:1].isupper()))
             if (gap_before and previous is not None) or page_top_after_sentence or BULLET.match(line.text):
                 flush()
             paragraph.append(line)

@@ -5,13 +5,15 @@ is in choosing and arranging them. Each sentence is ranked by a linear model ove
 features (``FEATURES``): its embedding similarity to the question (with its section as
 context), the rarity-weighted share of the question's words it and its heading hold, the
 passage's rank and score, whether it holds the kind of value asked for ("how much / how long /
-when / how many"), and how much *new, specific* vocabulary it brings (documents written to
+when / how many"; for "what are the limitations / exceptions …", a sentence that says "not", "only",
+"unless"), and how much *new, specific* vocabulary it brings (documents written to
 reassure repeat the question's topic in sentences that say nothing: "We strive to provide the
 best coverage for X"; the sentence that answers names things the question didn't). The weights
 are fitted on the answer benchmark's train split (``python -m bench.fit_composer``). Then
 repeated and near-repeated sentences (overlapping chunks of one page) are dropped, a figure
 keeps its label (the heading it sits under), a list's intro brings its items as a Markdown list,
-and up to about 90 words are chosen by maximal marginal relevance. Each part is cited by the
+and up to about 90 words are chosen by maximal marginal relevance (60 more for each further ask of a
+compound question). Each part is cited by the
 (document, page) it came from, numbered as cited.
 """
 
@@ -40,12 +42,17 @@ VALUE = {
     "date": re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|"
                        r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\d{1,2}\s*(?:am|pm)|\d{4})\b", re.I),
     "count": re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve)\b", re.I),
+    # what is not covered, or only in part: the sentences that say "not", "only", "unless", "excluded"
+    "limit": re.compile(r"\b(?:not|no|never|cannot|can['’]t|\w+n['’]t|except|exclu\w*|limit\w*|restrict\w*|only|unless)\b",
+                        re.I),
 }
 QUESTION_VALUE = [
     (re.compile(r"\bhow\s+much\b|\bcost|\bprice|\bpay\b|\bfee|\bcopay|\bdeductible|\breimburs|\bmoney\b|\bamount\b", re.I), "money"),
     (re.compile(r"\bhow\s+(?:long|soon|often)\b|\bdeadline\b|\bwithin\b", re.I), "time"),
     (re.compile(r"\bwhen\b|\bwhat\s+(?:time|date|day)\b|\bhours\b|\bopen\b", re.I), "date"),
     (re.compile(r"\bhow\s+many\b|\bnumber\s+of\b|\blimit\b", re.I), "count"),
+    (re.compile(r"\b(?:limitations?|exclusions?|exceptions?|restrictions?|excluded|not\s+covered)\b|"
+                r"\b(?:doesn['’]t|does\s+not|isn['’]t|is\s+not|won['’]t)\s+(?:\w+\s+)?cover", re.I), "limit"),
 ]
 NUMBER = re.compile(r"\d")
 FIGURE = re.compile(r"\d[\d,.]*")
@@ -221,7 +228,8 @@ class ExtractiveComposer:
                  max_words: int = 90, max_parts: int = 4, keep_margin: float = 6.0, overlap_weight: float = 0.6,
                  redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 14,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
-                 max_candidates: int = 12, same_point: float = 0.85, own_words: int = 4):
+                 max_candidates: int = 12, same_point: float = 0.85, own_words: int = 4,
+                 ask_words: int = 60, ask_parts: int = 1):
         self.embed_model = embed_model
         # A chunk's lines come back answer after answer: each is split into sentences once.
         self.split_sentences = _remembered(split_sentences)
@@ -237,6 +245,10 @@ class ExtractiveComposer:
         self.same_point = same_point  # cosine over which two parts make one point (tuned on train) …
         self.own_words = own_words  # … unless one brings more words of its own than this
         self.max_candidates = max_candidates  # the parts are chosen among the best of these
+        # Each further ask of a compound question is a question of its own: it gets this much more room
+        # (`bench.tune_composer --grid ask_words=0,30,60,90 ask_parts=0,1,2` on train: 60 and 1, one fact more).
+        self.ask_words = ask_words
+        self.ask_parts = ask_parts
         self._cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._lock = threading.Lock()
 
@@ -382,7 +394,10 @@ class ExtractiveComposer:
             fresh = [u for u in candidates if stem_set(u.text) & asked or
                      (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known)]
             candidates = fresh or candidates
-        while candidates and len(chosen) < self.max_parts and words < self.max_words:
+        extra = max(0, len(asks) - 1)
+        max_words = self.max_words + extra * self.ask_words
+        max_parts = self.max_parts + extra * self.ask_parts
+        while candidates and len(chosen) < max_parts and words < max_words:
             relevance = firsts.pop(0) if firsts else {id(u): u.score for u in candidates}
             unit = max(candidates, key=lambda u: relevance.get(id(u), -math.inf) - self.redundancy * max(
                 (float(u.vector @ c.vector) for c in chosen if c.vector is not None), default=0.0))
@@ -393,7 +408,7 @@ class ExtractiveComposer:
             if unit.parent is not None and id(unit.parent) in used_ids:
                 # An item of a list already in the answer joins that list (not a second list below it),
                 # room permitting. (A list's intro is a sentence: in ``used_ids`` only once chosen.)
-                if words + unit.words <= self.max_words:
+                if words + unit.words <= max_words:
                     unit.parent.items = sorted(unit.parent.items + [unit], key=lambda i: i.order)
                     used_ids.add(id(unit))
                     words += unit.words
@@ -410,11 +425,10 @@ class ExtractiveComposer:
                 unit.items = [i for i in unit.items if id(i) not in used_ids][:8]
             # A list is cut to what the answer has room for (for a compound question, each ask's share)
             # rather than left out; the item that was asked about stays.
-            room = self.max_words - words if not firsts else min(self.max_words - words,
-                                                                   self.max_words // (len(firsts) + 1))
+            room = max_words - words if not firsts else min(max_words - words, max_words // (len(firsts) + 1))
             while unit.items and unit.words > room and len(unit.items) > 2:
                 unit.items.remove(next(i for i in reversed(unit.items) if i is not matched))
-            if chosen and words + unit.words > self.max_words:
+            if chosen and words + unit.words > max_words:
                 continue
             used_ids.update(id(i) for i in unit.items)
             chosen.append(unit)

@@ -181,3 +181,44 @@ def test_a_what_is_question_prefers_the_sentence_that_says_what_it_is():
                             weights={"prior": 1.0, "author": 1.0})
     assert [u.text for u in units] == [u.text for u in sorted(ranked, key=lambda u: u.order)]
     assert ranked[0].text.startswith("Prior-authorization is a process")
+
+
+def test_a_question_about_limitations_prefers_the_sentences_that_say_what_is_not_covered():
+    from rag_engine.composer import value_kinds
+
+    assert value_kinds("What are the coverage limitations of the plan regarding clinical trials?") == ["limit"]
+    assert value_kinds("Which exceptions apply?") == ["limit"] and value_kinds("What isn't covered?") == ["limit"]
+    assert value_kinds("What does the plan cover?") == [] and value_kinds("Does it cover gym memberships?") == []
+    passage = hit("The plan covers the cost of certain clinical trial services for common conditions. "
+                  "Any experimental treatments that are not part of the clinical trial are excluded.", section="")
+    composer = ExtractiveComposer(CountingModel(), split_sentences)
+    weights = {"clinic": 1.0, "trial": 1.0}
+    asked = composer.score("What are the limitations regarding clinical trials?", np.ones(4) / 2, [passage],
+                           weights=weights)
+    assert asked[0].text.startswith("Any experimental treatments"), [u.text for u in asked]
+    plain = composer.score("What about clinical trials?", np.ones(4) / 2, [passage], weights=weights)
+    assert plain[0].text.startswith("The plan covers"), [u.text for u in plain]
+
+
+def test_each_ask_of_a_compound_question_gets_room_of_its_own():
+    first = ["Claims are filed by the provider within a year of the visit.",
+             "Members file claims themselves when a provider is out of network.",
+             "A claim form lists the diagnosis codes and itemized charges.",
+             "Filed claims are processed in about thirty days by the claims office.",
+             "Denied claims can be appealed in writing with supporting records."]
+    second = ["Hospice care includes nursing visits at home for terminally ill members.",
+              "Respite care gives family caregivers short breaks during hospice.",
+              "Grief counseling is offered to the family after a hospice patient dies.",
+              "Hospice medications for pain relief are covered in full.",
+              "A hospice team coordinates medical equipment and supplies."]
+    hits = [hit("\n".join(first)), hit("\n".join(second), rank=1)]
+    asks = [("How are claims filed?", np.ones(64) / 8), ("What does hospice care include?", np.ones(64) / 8)]
+    parts = lambda answer: answer.count("[")  # noqa: E731 - one citation per part
+    single = ExtractiveComposer(DistinctVectorModel(), split_sentences, ask_words=0, ask_parts=0)
+    roomy = ExtractiveComposer(DistinctVectorModel(), split_sentences, ask_words=60, ask_parts=1)
+    question = "How are claims filed, and what does hospice care include?"
+    assert parts(single.compose(question, np.ones(64) / 8, hits, asks=asks).text) == 4
+    answer = roomy.compose(question, np.ones(64) / 8, hits, asks=asks).text
+    assert parts(answer) == 5 and "Hospice care" in answer, answer
+    # a question of one ask keeps the usual room
+    assert parts(roomy.compose("How are claims filed?", np.ones(64) / 8, hits).text) == 4

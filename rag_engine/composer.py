@@ -200,7 +200,10 @@ def _usable_text(kind: str, text: str) -> bool:
     if URLISH.match(text.strip()):
         return False
     if kind == "sentence":
-        # Bare headings, fragments and shouted titles are not sentences an answer can quote.
+        # Bare headings, fragments and shouted titles are not sentences an answer can quote; nor is a
+        # question ("Who is eligible for Split Copay for Office Visits?": a heading, or one the text asks).
+        if text.rstrip("\"”’) ").endswith("?"):
+            return False
         letters = [c for c in text if c.isalpha()]
         if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
             return False

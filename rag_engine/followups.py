@@ -24,7 +24,7 @@ FOLLOW_UP_START = re.compile(
     r"does it|is it|i'?m confused|sorry|wait|ok(ay)?|really|why|(?:so\s+)?(?:do\s+)?you\s+mean|does\s+that\s+mean)\b",
     re.I)
 CORRECTION = re.compile(
-    r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+(?:mean|meant)|i\s+was\s+asking\s+about|"
+    r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+meant?\b|i\s+was\s+asking\s+about|"
     r"i'?m\s+asking\s+about|not\s+that[,;]?\s+(?:i\s+mean\s+)?)\s*(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
 ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
 # "and the Plus plan?", "or Northwind Standard?": a name alone, asked about instead of the one before.

@@ -222,3 +222,15 @@ def test_each_ask_of_a_compound_question_gets_room_of_its_own():
     assert parts(answer) == 5 and "Hospice care" in answer, answer
     # a question of one ask keeps the usual room
     assert parts(roomy.compose("How are claims filed?", np.ones(64) / 8, hits).text) == 4
+
+
+def test_a_question_in_the_document_is_no_part_of_an_answer():
+    # "Who is eligible for Split Copay for Office Visits?" (a heading in question form) was quoted as a part
+    text = ("Who is eligible for Split Copay for Office Visits?\nAll members of the plan are eligible for the split "
+            "copay.\nWhat Is The Deadline For Submitting An Appeal?\nAppeals are filed within 180 days of a denial.")
+    units = units_of([hit(text)], split_sentences)
+    assert [u.text for u in units if ExtractiveComposer._usable(u)] == [
+        "All members of the plan are eligible for the split copay.", "Appeals are filed within 180 days of a denial."]
+    answer = ExtractiveComposer(DistinctVectorModel(), split_sentences).compose(
+        "Who is eligible for the split copay?", np.ones(64) / 8, [hit(text)]).text
+    assert "?" not in answer and "All members" in answer, answer

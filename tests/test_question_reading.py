@@ -174,6 +174,10 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "How much does Northwind Standard plan pay for hearing aids?"
     # a name is no variant: it replaces the name before it whole
     assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"
+    # "I meant" is read whole (read as "I mean" + "t Northwind Health Plus", the "t …" replaced "file")
+    for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus", "no, I mean Northwind Health Plus"):
+        assert standalone("How long do I have to file an appeal with Northwind Standard?", correction) == \
+            "How long do I have to file an appeal with Northwind Health Plus?", correction
 
 
 def test_what_about_something_else_asks_the_same_question_about_it_instead():

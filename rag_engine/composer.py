@@ -32,7 +32,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .chunking import CONTEXT_SEPARATOR
 from .naming import named_documents
-from .text import content_words, stem_set, stems
+from .text import stem_set, stems
 from .types import Hit, Source
 
 VALUE = {
@@ -189,7 +189,7 @@ def _label(unit: Unit) -> str:
     if not leaf or not NUMBER.search(unit.text) or unit.kind == "row":
         return unit.text
     # A heading labels a short figure; a label line labels every figure of its paragraph.
-    if set(content_words(leaf)) <= set(content_words(unit.text)) or len(unit.text.split()) > 14 and not unit.label:
+    if stem_set(leaf) <= stem_set(unit.text) or len(unit.text.split()) > 14 and not unit.label:
         return unit.text
     return f"{leaf}: {unit.text}"
 
@@ -526,7 +526,8 @@ def _join_paragraphs(paragraphs: List[str]) -> str:
     for paragraph in paragraphs:
         if not out:
             out = paragraph
-        elif "\n" in paragraph or "\n" in out.split("\n\n")[-1] or paragraph.startswith("- "):
+        elif "\n" in paragraph or paragraph.startswith("- ") or "\n" in out.split("\n\n")[-1] \
+                or out.split("\n\n")[-1].startswith("- "):  # a list, even of one item, stands apart
             out += "\n\n" + paragraph
         else:
             out += " " + paragraph

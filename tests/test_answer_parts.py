@@ -234,3 +234,12 @@ def test_a_question_in_the_document_is_no_part_of_an_answer():
     answer = ExtractiveComposer(DistinctVectorModel(), split_sentences).compose(
         "Who is eligible for the split copay?", np.ones(64) / 8, [hit(text)]).text
     assert "?" not in answer and "All members" in answer, answer
+
+
+def test_a_sentence_after_a_one_item_list_starts_a_paragraph_of_its_own():
+    from rag_engine.composer import _join_paragraphs
+
+    text = _join_paragraphs(["The plan meets the ACA's requirements. [1]", "- Make sure you understand them. [2]",
+                             "The group includes all eligible employees. [3]", "Spouses are eligible too. [3]"])
+    assert text == ("The plan meets the ACA's requirements. [1]\n\n- Make sure you understand them. [2]\n\n"
+                    "The group includes all eligible employees. [3] Spouses are eligible too. [3]")

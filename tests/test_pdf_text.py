@@ -141,7 +141,7 @@ def test_a_paragraph_over_a_page_break_cites_each_sentence_where_it_starts():
 
     pages = [page(1, ["Intro text of the first page, long enough to set the body size of this PDF.", "",
                       "In some cases you will be responsible for paying the full cost of care. Additionally, you",
-                      "may be responsible for any additional costs that"]),
+                      "may be responsible for any of the additional costs of your care and treatment that"]),
              page(2, ["Northwind Health does not cover. For example, Northwind Health may not cover the full",
                       "cost of a specialist. It is important to know these exceptions."])]
     pages = [[line for line in p if line.text] for p in pages]
@@ -149,7 +149,8 @@ def test_a_paragraph_over_a_page_break_cites_each_sentence_where_it_starts():
     cited = [(b.page, b.text) for b in blocks if "cost" in b.text]
     assert cited == [
         (1, "In some cases you will be responsible for paying the full cost of care. Additionally, you may be "
-            "responsible for any additional costs that Northwind Health does not cover."),
+            "responsible for any of the additional costs of your care and treatment that Northwind Health does "
+            "not cover."),
         (2, "For example, Northwind Health may not cover the full cost of a specialist. "
             "It is important to know these exceptions."),
     ]
@@ -170,14 +171,44 @@ def test_a_list_at_the_foot_of_a_page_ends_there_when_the_next_page_opens_on_a_c
                       "• The patient’s diagnosis", "• Any other relevant information that may be requested by",
                       "Northwind Health"]),
              page(2, ["It is also important to understand that prior authorization is not a guarantee of",
-                      "payment. A second list:", "• An item that wraps onto the", "next page"]),
-             page(3, ["and continues there", "• The last item"])]
+                      "payment. A second list:", "• An item long enough to wrap at the foot of the page, so that it runs on to the"]),
+             page(3, ["next page and continues there", "• The last item"])]
     blocks = [(b.kind, b.page, b.text) for b in PdfPages.blocks(pages)]
     assert blocks[1:] == [
         (ITEM, 1, "The patient’s diagnosis"),
         (ITEM, 1, "Any other relevant information that may be requested by Northwind Health"),
         (TEXT, 2, "It is also important to understand that prior authorization is not a guarantee of payment. "
                   "A second list:"),
-        (ITEM, 2, "An item that wraps onto the next page and continues there"),
+        (ITEM, 2, "An item long enough to wrap at the foot of the page, so that it runs on to the next page and "
+                  "continues there"),
         (ITEM, 3, "The last item"),
+    ]
+
+
+def test_a_page_that_ends_on_a_short_line_ends_its_paragraph_there():
+    # Contoso's Standard booklet, p. 82: the page ends on its heading repeated in body type right under
+    # it ("IMPORTANT PLAN INFORMATION: Calendar Year Deductible" on p. 12 alike); p. 83 opens with the
+    # paragraph under it, which was read as that line's continuation (and cited p. 82). A page that ends
+    # on a full line still runs on.
+    from rag_engine.readers.blocks import HEADING, TEXT
+    from rag_engine.readers.pdf_text import Line
+
+    def page(number, texts):
+        return [Line(text.strip("*"), 700.0 - 14 * i, 11.0, text.startswith("*"), number)  # *bold*
+                for i, text in enumerate(texts)]
+
+    body = "The plan pays for care that is medically necessary, as the booklet explains in the chapters"
+    pages = [page(1, [body, "that follow; members keep copies of every claim they file with it.", "",
+                      "*Once The IRO Decides", "IMPORTANT PLAN INFORMATION: Once The IRO Decides"]),
+             page(2, ["The Independent Review Organization (IRO) is a third-party organization that reviews",
+                      "appeals. Its decision is final, and members are told of it in writing within thirty"]),
+             page(3, ["days of the review, by mail or by e-mail, as they chose when they enrolled in the plan."])]
+    pages = [[line for line in p if line.text] for p in pages]
+    blocks = [(b.kind, b.page, b.text) for b in PdfPages.blocks(pages)]
+    assert blocks[1:] == [
+        (HEADING, 1, "Once The IRO Decides"),
+        (TEXT, 1, "IMPORTANT PLAN INFORMATION: Once The IRO Decides"),
+        (TEXT, 2, "The Independent Review Organization (IRO) is a third-party organization that reviews appeals. "
+                  "Its decision is final, and members are told of it in writing within thirty days of the review, "
+                  "by mail or by e-mail, as they chose when they enrolled in the plan."),
     ]

@@ -82,6 +82,8 @@ def _blocks(pages: List[List[Line]]) -> List[Block]:
     gaps = [a.y - b.y for page in pages for a, b in zip(page, page[1:]) if 0 < a.y - b.y < 3 * max(body, 1)]
     spacing = statistics.median(gaps) if gaps else body * 1.2
     heading_sizes = sorted({line.size for line in lines if line.size > body + 0.5}, reverse=True)
+    # A paragraph's lines are about this long until its last: a page ending on a shorter line ends a paragraph.
+    full_line = 0.7 * statistics.median(len(line.text) for line in lines if abs(line.size - body) <= 0.5)
 
     def styled_level(line: Line) -> Optional[int]:
         if line.size > body + 0.5:
@@ -127,10 +129,11 @@ def _blocks(pages: List[List[Line]]) -> List[Block]:
                 blocks.append(Block(HEADING, line.text, line.page, plain_level))
                 continue
             # A paragraph running over a page break continues (no gap: it starts a new page), but not
-            # after a sentence's end, nor a list item: items carry no full stop, and a capital at the
-            # page's top starts the text after the list ("• Any other relevant information" | "It is …").
+            # after a sentence's end or a short line (a heading-like line the page ends on: "Once The IRO
+            # Decides"), nor after a list item when the page opens on a capital: items carry no full stop,
+            # and that is the text after the list ("• Any other relevant information" | "It is …").
             page_top_after_sentence = previous is None and paragraph and (
-                re.search(r"[.!?:]$", paragraph[-1].text)
+                re.search(r"[.!?:]$", paragraph[-1].text) or len(paragraph[-1].text) < full_line
                 or (BULLET.match(paragraph[0].text) and line.text[:1].isupper()))
             if (gap_before and previous is not None) or page_top_after_sentence or BULLET.match(line.text):
                 flush()

@@ -188,8 +188,11 @@ def _label(unit: Unit) -> str:
     leaf = unit.label or (unit.section.split(CONTEXT_SEPARATOR)[-1].strip() if unit.section else "")
     if not leaf or not NUMBER.search(unit.text) or unit.kind == "row":
         return unit.text
-    # A heading labels a short figure; a label line labels every figure of its paragraph.
-    if stem_set(leaf) <= stem_set(unit.text) or len(unit.text.split()) > 14 and not unit.label:
+    # A heading labels a short figure; a label line labels every figure of its paragraph. A chapter's
+    # title in capitals ("DEFINITIONS") qualifies no figure under it, nor does a heading that asks ("How do I
+    # contact support?": the answer would quote a question).
+    if stem_set(leaf) <= stem_set(unit.text) or len(unit.text.split()) > 14 and not unit.label \
+            or not unit.label and leaf.isupper() or leaf.endswith("?"):
         return unit.text
     return f"{leaf}: {unit.text}"
 

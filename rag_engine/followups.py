@@ -159,8 +159,13 @@ def replace_object(previous: str, thing: str) -> str:
     if not objects:
         return ""
     start, end = objects[-1]
-    article = re.search(r"\b(?:the|a|an)\s+$", previous[:start], re.I)  # "for an individual" → "for families"
-    return previous[:article.start() if article else start] + thing + previous[end:]
+    # "for an individual" → "for families"; "about my personal information" + "to report unethical
+    # behaviour" → "to report unethical behaviour" (a phrase with its own preposition takes the old one's place)
+    own_preposition = re.match(r"(?:to|for|about|with|on|in|of)\s", thing, re.I)
+    before = re.search(r"(?:\b(?:for|of|on|about|with|to|in|towards?|including)\s+)?"
+                       r"(?:\b(?:the|a|an|my|our|your|their|its)\s+)?$" if own_preposition
+                       else r"\b(?:the|a|an)\s+$", previous[:start], re.I)
+    return previous[:before.start() if before else start] + thing + previous[end:]
 
 
 def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:
@@ -178,7 +183,8 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
         previous = f"{users[-2]} {previous}"  # the previous turn was itself a follow-up
     correction = CORRECTION.match(question) or ELLIPSIS.match(question) or NAMED_ELLIPSIS.match(question)
     if correction:
-        subject = correction.group("subject").strip()
+        # "I mean the Plus plan, does that one?": what is meant, without the question it trails
+        subject = re.split(r"\s*[,;]\s*", correction.group("subject").strip())[0]
         if subject[:1].isupper():  # a name replaces the name asked about before
             rewritten = replace_subject(users[-1] if is_self_contained(users[-1]) else previous, subject)
         else:  # "what about specialists?": the same question, about them instead

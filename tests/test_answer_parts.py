@@ -34,6 +34,12 @@ def test_a_label_line_heads_its_paragraph_and_labels_its_figures():
     assert _label(fifty).startswith("Out-of-Network Copays: The copayment for primary care visits is typically "
                                     "around $50")
     assert _label(units[0]) == units[0].text  # no label over it
+    # a chapter's title in capitals qualifies nothing, nor does a heading that asks (no question in an answer)
+    maximum = "Northwind Health Plus has an out-of-pocket maximum of $4,000 per year."
+    assert _label(units_of([hit(maximum, section="Plan › DEFINITIONS")], split_sentences)[0]) == maximum
+    support = units_of([hit("Call 1-800-555-0199 or write to help@acme.example.", section="FAQ › How do I contact "
+                                                                                         "support?")], split_sentences)
+    assert _label(support[0]) == "Call 1-800-555-0199 or write to help@acme.example."
 
 
 def test_a_label_over_a_list_is_the_lists_intro():

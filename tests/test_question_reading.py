@@ -174,6 +174,13 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "How much does Northwind Standard plan pay for hearing aids?"
     # a name is no variant: it replaces the name before it whole
     assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"
+    # what is meant, without the question it trails
+    assert standalone("Does Northwind Standard cover emergency services?", "I mean the Plus plan, does that one?") == \
+        "Does Northwind Plus plan cover emergency services?"
+    # a phrase with its own preposition takes the place of the old one's ("… about my to report …" before)
+    assert standalone("Who do I email about my personal information at Contoso?",
+                      "No, I meant to report unethical behaviour.") == \
+        "Who do I email to report unethical behaviour at Contoso?"
     # "I meant" is read whole (read as "I mean" + "t Northwind Health Plus", the "t …" replaced "file")
     for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus", "no, I mean Northwind Health Plus"):
         assert standalone("How long do I have to file an appeal with Northwind Standard?", correction) == \

@@ -135,6 +135,7 @@ def replace_subject(previous: str, subject: str) -> str:
 # preposition, is what the question asks about.
 ASKED_VERB = re.compile(r"^\s*(?i:does|do|did|can|could|will|would|should|is|are)\s+"
                         r"(?:(?:[A-Z][\w’'-]*\s+)+|(?i:i|we|you|they|it)\s+)(?P<verb>[a-z][\w’'-]*)\b")
+DETERMINERS = {"the", "a", "an", "my", "our", "your", "their", "its", "his", "her", "this", "that", "these", "those"}
 OBJECT_BEFORE = re.compile(r"(?:\b(?:for|of|on|about|with|to|in|towards?|including)\s+)"
                            r"(?:(?:the|a|an|my|our|your|their|its|any|some)\s+)?$", re.I)
 
@@ -159,13 +160,20 @@ def replace_object(previous: str, thing: str) -> str:
     if not objects:
         return ""
     start, end = objects[-1]
-    # "for an individual" → "for families"; "about my personal information" + "to report unethical
-    # behaviour" → "to report unethical behaviour" (a phrase with its own preposition takes the old one's place)
-    own_preposition = re.match(r"(?:to|for|about|with|on|in|of)\s", thing, re.I)
-    before = re.search(r"(?:\b(?:for|of|on|about|with|to|in|towards?|including)\s+)?"
-                       r"(?:\b(?:the|a|an|my|our|your|their|its)\s+)?$" if own_preposition
-                       else r"\b(?:the|a|an)\s+$", previous[:start], re.I)
-    return previous[:before.start() if before else start] + thing + previous[end:]
+    # "for an individual" → "for families". A phrase with a preposition of its own takes the old phrase's
+    # place when it is an aim ("about my personal information" + "to report unethical behaviour") or has
+    # the same preposition ("for small orders" + "for large orders"); another ("for specialists" + "in the
+    # Plus plan") is added, not swapped ("" here: the caller appends).
+    own_preposition = re.match(r"(to|for|about|with|on|in|of)\s+(\w+)", thing, re.I)
+    if own_preposition:
+        before = re.search(r"\b(for|of|on|about|with|to|in|towards?|including)\s+"
+                           r"(?:(?:the|a|an|my|our|your|their|its)\s+)?$", previous[:start], re.I)
+        aim = own_preposition.group(1).lower() == "to" and own_preposition.group(2).lower() not in DETERMINERS
+        if before is None or not (aim or before.group(1).lower() == own_preposition.group(1).lower()):
+            return ""
+        return previous[:before.start()] + thing + previous[end:]
+    article = re.search(r"\b(?:the|a|an)\s+$", previous[:start], re.I)
+    return previous[:article.start() if article else start] + thing + previous[end:]
 
 
 def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:

@@ -181,6 +181,13 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
     assert standalone("Who do I email about my personal information at Contoso?",
                       "No, I meant to report unethical behaviour.") == \
         "Who do I email to report unethical behaviour at Contoso?"
+    # … the same preposition swaps too; another is added, not swapped
+    assert standalone("How much does shipping cost for small orders?", "and what about for large orders?") == \
+        "How much does shipping cost for large orders?"
+    assert standalone("What is the copay for specialists?", "what about in the Plus plan?") == \
+        "What is the copay for specialists in the Plus plan?"
+    assert standalone("Does PerksPlus cover gym memberships?", "what about for my spouse?") == \
+        "Does PerksPlus cover gym memberships for my spouse?"
     # "I meant" is read whole (read as "I mean" + "t Northwind Health Plus", the "t …" replaced "file")
     for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus", "no, I mean Northwind Health Plus"):
         assert standalone("How long do I have to file an appeal with Northwind Standard?", correction) == \

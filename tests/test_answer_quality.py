@@ -24,8 +24,10 @@ PDFS = ("PerksPlus.pdf", "Benefit_Options.pdf", "employee_handbook.pdf", "Northw
 
 ANSWERABLE = ["contoso-02", "contoso-08", "contoso-12", "contoso-14"]  # Northwind Standard questions
 UNANSWERABLE = ["unans-01", "unans-10", "unans-14", "unans-26", "unans-30"]  # CEO phone, Privacy Officer's name, Wi-Fi, PerksPlus deadline, notice
-# pronoun (PerksPlus → $1000), ellipsis, correction ("I mean …"), clarification ("is that per year?")
-CONVERSATIONS = ["conv-01", "conv-20", "conv-28", "conv-38"]
+# pronoun (PerksPlus → $1000), ellipsis, correction ("I mean …"; "No, I meant to report unethical
+# behaviour" after a question about personal information), clarification ("is that per year?"), and a
+# follow-up whose passage opens on a heading in question form ("How Long Does … Care Last?")
+CONVERSATIONS = ["conv-01", "conv-20", "conv-28", "conv-38", "conv-32", "conv-12"]
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +80,7 @@ def test_answer_cites_the_expected_page_and_states_the_key_facts(contoso_kb, ite
     missing = [str(fact) for fact in item.facts if not fact.found_in(answer.text)]
     assert not missing, f"missing facts {missing} in: {answer.text}"
     assert duplicated_sentences(answer.text) is None, answer.text
+    assert "?" not in answer.text, answer.text  # the documents' questions (headings) are no part of an answer
 
 
 @pytest.mark.parametrize("item_id", UNANSWERABLE)

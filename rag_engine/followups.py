@@ -27,6 +27,8 @@ CORRECTION = re.compile(
     r"^\s*(?:(?:no|nope|sorry|oops|actually|wait|well)[,.!]?\s+)*(?:i\s+meant?\b|i\s+was\s+asking\s+about|"
     r"i'?m\s+asking\s+about|not\s+that[,;]?\s+(?:i\s+mean\s+)?)\s*(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
 ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?:the\s+)?(?P<subject>.+?)[?.!]*\s*$", re.I)
+# "and for families?", "or in the Plus plan?": the question before, for them instead (or as well).
+AND_PHRASE = re.compile(r"^\s*(?i:and|or)\s+(?P<subject>(?i:for|in|with|under|at|on|to)\s+[^?.!]+?)[?.!]*\s*$")
 # "and the Plus plan?", "or Northwind Standard?": a name alone, asked about instead of the one before.
 NAMED_ELLIPSIS = re.compile(r"^\s*(?i:and|or|but)\s+(?i:(?:for|with|in|under|on)\s+)?(?i:the\s+)?"
                             r"(?P<subject>[A-Z][\w’'-]*(?:\s+[\w’'-]+){0,3}?)\s*[?.!]*\s*$")
@@ -176,6 +178,31 @@ def replace_object(previous: str, thing: str) -> str:
     return previous[:article.start() if article else start] + thing + previous[end:]
 
 
+def replace_head(previous: str, thing: str) -> str:
+    """"What's the deductible for Northwind Standard?" + "the prescription drug deductible" → "What's the
+    prescription drug deductible for Northwind Standard?": a noun phrase whose last word the question has is
+    a narrower kind of what it asked about, and takes the place of that word and its modifiers ("primary care
+    visits" for "specialist visits"); "" otherwise."""
+    thing = re.sub(r"^(?:the|a|an)\s+", "", thing.strip(), flags=re.I)
+    words = re.findall(r"[A-Za-z][\w’'-]*", thing)
+    # a noun phrase ("the prescription drug deductible"), not one with a clause or a phrase of its own
+    if len(words) < 2 or any(w.lower() in STOPWORDS for w in words):
+        return ""
+    # the phrase the question had with that head: it and the lower-case words right before it that
+    # are no stop words ("for primary care visits" → "primary care visits"; "the deductible" → "deductible")
+    head = list(re.finditer(rf"\b{re.escape(words[-1])}\b", previous, re.I))
+    if len(head) != 1:
+        return ""
+    match = head[0]
+    start = match.start()
+    for modifier in reversed(list(re.finditer(r"[\w’'-]+\s+", previous[:start]))):
+        word = modifier.group(0).strip()
+        if modifier.end() != start or not word[:1].islower() or word.lower() in STOPWORDS:
+            break
+        start = modifier.start()
+    return previous[:start] + thing + previous[match.end():]
+
+
 def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:
     """The searches for ``question`` after ``turns`` [(role, content)], and the standalone question.
 
@@ -196,8 +223,14 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
         if subject[:1].isupper():  # a name replaces the name asked about before
             rewritten = replace_subject(users[-1] if is_self_contained(users[-1]) else previous, subject)
         else:  # "what about specialists?": the same question, about them instead
-            rewritten = replace_object(users[-1] if is_self_contained(users[-1]) else previous, subject) \
+            base = users[-1] if is_self_contained(users[-1]) else previous
+            rewritten = replace_head(base, subject) or replace_object(base, subject) \
                 or f"{previous.rstrip(' ?.!')} {subject}?"
+        return [Search(rewritten, 1.0), Search(f"{previous} {question}", 0.5)], rewritten
+    phrase = AND_PHRASE.match(question)
+    rewritten = replace_object(users[-1], phrase.group("subject").strip()) \
+        if phrase and is_self_contained(users[-1]) else ""
+    if rewritten:  # "… for an individual?" + "And for a family?" → "… for a family?"
         return [Search(rewritten, 1.0), Search(f"{previous} {question}", 0.5)], rewritten
     joined = f"{previous} {question}"
     if is_self_contained(question):

@@ -188,6 +188,19 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "What is the copay for specialists in the Plus plan?"
     assert standalone("Does PerksPlus cover gym memberships?", "what about for my spouse?") == \
         "Does PerksPlus cover gym memberships for my spouse?"
+    # a narrower kind of what was asked about takes its place, modifiers and all
+    assert standalone("What's the deductible for Northwind Standard?",
+                      "Actually I'm asking about the prescription drug deductible.") == \
+        "What's the prescription drug deductible for Northwind Standard?"
+    assert standalone("What is the copay for primary care visits under Northwind Health Plus?",
+                      "what about specialist visits?") == "What is the copay for specialist visits under Northwind Health Plus?"
+    assert standalone("How long does standard shipping take?", "what about express shipping?") == \
+        "How long does express shipping take?"
+    # "and for …?" asks the question before for them instead; "and if …?" is still read with it
+    assert standalone("What is the Northwind Standard deductible for an individual?", "And for a family?") == \
+        "What is the Northwind Standard deductible for a family?"
+    assert standalone("How long do I have to appeal a denied claim?", "and if it's urgent?") == \
+        "How long do I have to appeal a denied claim? and if it's urgent?"
     # "I meant" is read whole (read as "I mean" + "t Northwind Health Plus", the "t …" replaced "file")
     for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus", "no, I mean Northwind Health Plus"):
         assert standalone("How long do I have to file an appeal with Northwind Standard?", correction) == \

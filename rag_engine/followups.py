@@ -30,7 +30,7 @@ ELLIPSIS = re.compile(r"^\s*(?:and|or|but)?\s*(?:what|how)\s+about\s+(?:the\s+)?
 # "and for families?", "or in the Plus plan?": the question before, for them instead (or as well).
 AND_PHRASE = re.compile(r"^\s*(?i:and|or)\s+(?P<subject>(?i:for|in|with|under|at|on|to)\s+[^?.!]+?)[?.!]*\s*$")
 # "and the Plus plan?", "or Northwind Standard?": a name alone, asked about instead of the one before.
-NAMED_ELLIPSIS = re.compile(r"^\s*(?i:and|or|but)\s+(?i:(?:for|with|in|under|on)\s+)?(?i:the\s+)?"
+NAMED_ELLIPSIS = re.compile(r"^\s*(?i:and|or|but)\s+(?P<lead>(?i:(?:for|with|in|under|on)\s+)?(?i:the\s+)?)"
                             r"(?P<subject>[A-Z][\w’'-]*(?:\s+[\w’'-]+){0,3}?)\s*[?.!]*\s*$")
 STOP = set("a an the of to in on at for from by with about as is are was were be do does did i you me my your "
            "our we it its and or but what which who how when where why can could would should will please".split())
@@ -119,7 +119,7 @@ VARIANT = re.compile(r"^[A-Z][\w’'-]*\s+(?:plan|program|programme|policy|tier|
                      r"edition|version|option|account|card)s?$")
 
 
-def replace_subject(previous: str, subject: str) -> str:
+def replace_subject(previous: str, subject: str, lead: str = "") -> str:
     """"What is the deductible for Northwind Health Plus?" + "Standard plan" → "... for Northwind Standard plan?"
     (a variant keeps the brand it is a variant of: the first word of the name it replaces)."""
     names = list(re.finditer(r"(?<!^)(?<![.?!] )\b([A-Z][\w’'-]*(?:\s+(?:[A-Z][\w’'-]*|of|and|&))*)", previous))
@@ -130,7 +130,11 @@ def replace_subject(previous: str, subject: str) -> str:
         if len(replaced) > 1 and VARIANT.match(subject) and replaced[0] not in subject.split():
             subject = f"{replaced[0]} {subject}"
         return previous[:longest.start(1)] + subject + previous[longest.end(1):]
-    return f"{previous.rstrip(' ?.!')} {subject}?"
+    # no name to replace: added, with the words that tie it on ("… for specialists" + "in the Plus plan";
+    # a plan or programme with none given is one the question is asked "in")
+    if VARIANT.match(subject) and not re.match(r"(?:for|with|in|under|on)\s", lead, re.I):
+        lead = f"in {lead or 'the '}"
+    return f"{previous.rstrip(' ?.!')} {lead}{subject}?"
 
 
 # "Does PerksPlus cover …", "Can I use …": the verb after the question's subject; what follows it, or a
@@ -221,7 +225,8 @@ def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Sea
         # "I mean the Plus plan, does that one?": what is meant, without the question it trails
         subject = re.split(r"\s*[,;]\s*", correction.group("subject").strip())[0]
         if subject[:1].isupper():  # a name replaces the name asked about before
-            rewritten = replace_subject(users[-1] if is_self_contained(users[-1]) else previous, subject)
+            lead = correction.groupdict().get("lead") or ""
+            rewritten = replace_subject(users[-1] if is_self_contained(users[-1]) else previous, subject, lead)
         else:  # "what about specialists?": the same question, about them instead
             base = users[-1] if is_self_contained(users[-1]) else previous
             rewritten = replace_head(base, subject) or replace_object(base, subject) \

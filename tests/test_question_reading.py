@@ -201,6 +201,11 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "What is the Northwind Standard deductible for a family?"
     assert standalone("How long do I have to appeal a denied claim?", "and if it's urgent?") == \
         "How long do I have to appeal a denied claim? and if it's urgent?"
+    # a plan named when the question named none is added with what ties it on
+    assert standalone("What is the copay for specialists?", "and in the Plus plan?") == \
+        "What is the copay for specialists in the Plus plan?"
+    assert standalone("What is the copay for specialists?", "and the Plus plan?") == \
+        "What is the copay for specialists in the Plus plan?"
     # "I meant" is read whole (read as "I mean" + "t Northwind Health Plus", the "t …" replaced "file")
     for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus", "no, I mean Northwind Health Plus"):
         assert standalone("How long do I have to file an appeal with Northwind Standard?", correction) == \

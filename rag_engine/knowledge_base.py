@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Union
 
+from cachetools import TTLCache
+
 from .answering import (
     LLMSynthesizer, StreamingAnswer, is_fallback, normalize_history, sources_for, split_sentences, word_deltas,
 )
@@ -30,7 +32,7 @@ from .errors import DocumentNotFoundError, QueryTooLongError, RagEngineError
 from .chunking import build_nodes, settled
 from .ingestion import ProgressCallback, run_pipeline
 from .llms import build_llm
-from .naming import named_documents, title_words
+from .naming import NAME_RUN, named_documents, spelled_as_titled, title_words
 from .rarity import WordRarity
 from .readers import parse_text_with_previews, parse_with_previews
 from .readers.limits import check_chunks
@@ -83,6 +85,8 @@ class KnowledgeBase:
         self.reranker = CrossEncoderReranker(self.settings.reranker_model) if self.settings.reranker_model else None
         self.composer = ExtractiveComposer(self.embed_model, split_sentences)
         self.rarity = WordRarity(self.store.lexeme_frequencies)
+        # Each tenant's document titles, for names written short ("Northwind Plus"); a minute old at most.
+        self._titles: TTLCache = TTLCache(maxsize=10_000, ttl=60.0)
         self._legs_pool: Optional[ThreadPoolExecutor] = None
         self._legs_lock = threading.Lock()
         self.synthesizer = LLMSynthesizer(self.llm) if self.llm is not None else None
@@ -247,6 +251,13 @@ class KnowledgeBase:
             searches = [Search(standalone, 1.0)]
         else:
             searches, standalone = plan_searches(turns, question)
+        if NAME_RUN.search(standalone):  # "Does Northwind Plus plan cover …?" → "… Northwind Health Plus plan …"
+            titles = self._titles_of(tenant_id)
+            spelled = spelled_as_titled(standalone, titles)
+            if spelled != standalone:
+                searches = [Search(spelled_as_titled(s.query, titles), s.weight) for s in searches]
+                question = spelled if standalone == question else question  # the customer's own, spelled out
+                standalone = spelled
         # Each ask of "How does X work, and what does Y cost?" is searched too (the customer's own question:
         # a follow-up joined to the turn it continues is one ask, not two).
         asks = split_compound(standalone) if standalone == question else []
@@ -292,6 +303,12 @@ class KnowledgeBase:
                           0.0 if standalone == question else 1.0, 0.0 if vetoed else 1.0)
         answerable = bool(hits) and self._answerable(signals)
         return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n, named)
+
+    def _titles_of(self, tenant_id: str) -> List[str]:
+        titles = self._titles.get(tenant_id)
+        if titles is None:
+            titles = self._titles[tenant_id] = [r.title for r in self.store.list_documents(tenant_id)]
+        return titles
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):
         """Run each search, fuse their hits by weight; signals come from the standalone question's search.

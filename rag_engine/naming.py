@@ -11,10 +11,11 @@ names neither plan even though only one title holds it.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from .chunking import display_title
 from .text import stems
@@ -107,3 +108,62 @@ def named_documents(question: str, passages: List[Tuple[str, str, str]]) -> Name
                 phrases.append(phrase)
                 break
     return Named(frozenset(documents), tuple(phrases))
+
+
+# Two capitalised words or more: a name as a customer, or a rewrite of theirs, writes it.
+NAME_RUN = re.compile(r"\b[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)+")
+
+
+def spelled_as_titled(text: str, titles: Iterable[str]) -> str:
+    """"Does Northwind Plus plan cover …?" → "Does Northwind Health Plus plan cover …?": a name whose words one
+    title holds in order, but for one word between, is spelled as that title spells it (a correction joins
+    the brand of the name before to the variant asked about; customers shorten names alike). A name any
+    title holds as written, or that several titles would spell differently, is left as it is."""
+    runs = list(NAME_RUN.finditer(text))
+    if not runs:
+        return text
+    title_words_list = [display_title(t).split() for t in dict.fromkeys(titles)]
+    vocabulary = {w.lower() for title in title_words_list for w in title}
+    out, end = [], 0
+    for run in runs:
+        # "Does Northwind Plus …": the question's first word is capitalised too
+        start = run.start()
+        words = run.group(0).split()
+        while words and words[0].lower() not in vocabulary:
+            start = text.index(words[0], start) + len(words[0])
+            start += len(text[start:]) - len(text[start:].lstrip())
+            words = words[1:]
+        if len(words) < 2:
+            continue
+        words = tuple(w.lower() for w in words)
+        found: Set[str] = set()
+        held = False
+        for title in title_words_list:
+            lowered = [w.lower() for w in title]
+            n = len(words)
+            if any(tuple(lowered[i:i + n]) == words for i in range(len(lowered) - n + 1)):
+                held = True
+                break
+            span = _subsequence_span(lowered, words)
+            if span is not None:  # a title that holds the words in order: one candidate (one word left out, or not)
+                found.add(" ".join(title[span[0]:span[1] + 1]) if span[1] - span[0] == n else "")
+        spelled = found.pop() if not held and len(found) == 1 else ""
+        if spelled:
+            out.append(text[end:start] + spelled)
+            end = run.end()
+    return "".join(out) + text[end:] if out else text
+
+
+def _subsequence_span(words: List[str], wanted: Tuple[str, ...]) -> Optional[Tuple[int, int]]:
+    """Where ``wanted`` occurs in ``words`` in order (gaps allowed), the tightest span from its first word."""
+    best = None
+    for start, word in enumerate(words):
+        if word != wanted[0]:
+            continue
+        position, i = start, 1
+        for j in range(start + 1, len(words)):
+            if i < len(wanted) and words[j] == wanted[i]:
+                i, position = i + 1, j
+        if i == len(wanted) and (best is None or position - start < best[1] - best[0]):
+            best = (start, position)
+    return best

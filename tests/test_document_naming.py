@@ -32,3 +32,30 @@ def test_a_passage_that_names_the_document_itself_still_counts():
     assert named.covers(PLUS, comparison)
     assert not named.covers(PLUS, "Northwind Health Plus covers contact lenses.")
     assert named.covers(STANDARD, "Glasses are covered.")
+
+
+def test_a_name_written_short_is_spelled_as_its_title_spells_it():
+    from rag_engine.naming import spelled_as_titled
+
+    titles = [title for _, title, _ in PASSAGES]
+    # "I mean the Plus plan" after a Northwind Standard question is rewritten as "Northwind Plus plan"
+    assert spelled_as_titled("Does Northwind Plus plan cover emergency services?", titles) == \
+        "Does Northwind Health Plus plan cover emergency services?"
+    # written as a title has it, or as several titles would have it, or more than one word short: left alone
+    for text in ("Does Northwind Standard cover it?", "What are the Northwind Benefits?", "What is in Northwind Details?",
+                 "Does Contoso Electronics pay for it?", "What about PerksPlus?"):
+        assert spelled_as_titled(text, titles) == text
+
+
+def test_the_engine_spells_a_short_name_out_before_it_searches(kb):
+    # the rewrite cannot know the brand's full name ("I mean the Plus plan" after a Northwind Standard
+    # question gives "Northwind Plus plan"); the engine reads it from the tenant's titles
+    kb.ingest("t-names", text="Northwind Standard does not cover emergency services.",
+              title="Northwind_Standard_Benefits_Details.pdf")
+    kb.ingest("t-names", text="Northwind Health Plus covers emergency services, in and out of network.",
+              title="Northwind_Health_Plus_Benefits_Details.pdf")
+    history = [("user", "Does Northwind Standard cover emergency services?"), ("assistant", "No, it does not.")]
+    prepared = kb._prepare("t-names", "I mean the Plus plan, does that one?", history)
+    assert prepared.standalone == "Does Northwind Health Plus plan cover emergency services?"
+    answer = kb.answer("t-names", "I mean the Plus plan, does that one?", history=history)
+    assert answer.answered and answer.sources[0].title == "Northwind_Health_Plus_Benefits_Details.pdf", answer

@@ -87,6 +87,7 @@ class KnowledgeBase:
         self.rarity = WordRarity(self.store.lexeme_frequencies)
         # Each tenant's document titles, for names written short ("Northwind Plus"); a minute old at most.
         self._titles: TTLCache = TTLCache(maxsize=10_000, ttl=60.0)
+        self._titles_lock = threading.Lock()  # cachetools' caches are not thread-safe
         self._legs_pool: Optional[ThreadPoolExecutor] = None
         self._legs_lock = threading.Lock()
         self.synthesizer = LLMSynthesizer(self.llm) if self.llm is not None else None
@@ -166,6 +167,7 @@ class KnowledgeBase:
 
         outcome = run_pipeline(stages, split, self.embed_model, self.settings.embed_batch_size,
                                lambda nodes: self.store.document_writer(records[-1]), progress)
+        self._forget_titles(tenant_id)
         log.info("ingested %s/%s: %d chunks (%d embedded), %s, %s", tenant_id, document_id, len(outcome.nodes),
                  outcome.embedded, outcome.status, outcome.timings)
         return IngestResult(document_id, records[-1].title, len(outcome.nodes), outcome.status, outcome.timings)
@@ -181,10 +183,18 @@ class KnowledgeBase:
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         self.store.delete_document(tenant_id, document_id)
+        self._forget_titles(tenant_id)
 
     def delete_tenant(self, tenant_id: str) -> int:
         """Remove every document of a tenant; returns how many there were."""
-        return self.store.delete_tenant(tenant_id)
+        removed = self.store.delete_tenant(tenant_id)
+        self._forget_titles(tenant_id)
+        return removed
+
+    def _forget_titles(self, tenant_id: str) -> None:
+        """This process reads the tenant's titles again at once (others within a minute)."""
+        with self._titles_lock:
+            self._titles.pop(tenant_id, None)
 
     @staticmethod
     def _info(r: DocumentRecord) -> DocumentInfo:
@@ -305,9 +315,12 @@ class KnowledgeBase:
         return Prepared(turns, standalone, hits, signals, answerable, composition, weights, n, named)
 
     def _titles_of(self, tenant_id: str) -> List[str]:
-        titles = self._titles.get(tenant_id)
+        with self._titles_lock:
+            titles = self._titles.get(tenant_id)
         if titles is None:
-            titles = self._titles[tenant_id] = [r.title for r in self.store.list_documents(tenant_id)]
+            titles = [r.title for r in self.store.list_documents(tenant_id)]
+            with self._titles_lock:
+                self._titles[tenant_id] = titles
         return titles
 
     def _search_all(self, tenant_id: str, searches: List[Search], standalone: str):

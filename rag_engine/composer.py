@@ -280,6 +280,13 @@ class ExtractiveComposer:
         wanted = value_kinds(question) if wanted is None else wanted
         if named is None:
             named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
+        if named:
+            # A question that names a document is not answered by a sentence naming its sibling ("Northwind Health
+            # Plus may require pre-authorization …" for a question about Northwind Standard); one naming both
+            # (a comparison) stays.
+            passages = [(h.document_id, h.title, h.text) for h in hits]
+            about = [named_documents(u.text, passages).documents for u in units]
+            units = [u for u, documents in zip(units, about) if not documents - named or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
         top_passage = max((h.score for h in hits), default=0.0) or 1.0
         term = defined_term(question) if not wanted else frozenset()  # "What is the copay …?" asks a value

@@ -249,3 +249,29 @@ def test_a_sentence_after_a_one_item_list_starts_a_paragraph_of_its_own():
                              "The group includes all eligible employees. [3]", "Spouses are eligible too. [3]"])
     assert text == ("The plan meets the ACA's requirements. [1]\n\n- Make sure you understand them. [2]\n\n"
                     "The group includes all eligible employees. [3] Spouses are eligible too. [3]")
+
+
+def test_a_question_naming_a_document_is_not_answered_by_a_sentence_naming_its_sibling():
+    def plan_hit(document_id, title, text, rank):
+        return Hit(chunk_id=f"c{rank}", document_id=document_id, title=title, text=text, score=1.0 - rank / 10,
+                   section="Prior authorization", page=60 + rank)
+
+    standard, plus = "Northwind_Standard_Benefits_Details.pdf", "Northwind_Health_Plus_Benefits_Details.pdf"
+    hits = [plan_hit("plus", plus, "Northwind Health Plus may require pre-authorization for certain services.\n"
+                                   "Northwind Health Plus covers hearing aids in full.", 0),
+            plan_hit("std", standard, "Northwind Standard requires pre-authorization before surgery.\n"
+                                      "Unlike Northwind Health Plus, Northwind Standard needs pre-authorization "
+                                      "for imaging.", 1),
+            plan_hit("std", standard, "Some services need pre-authorization before they can be approved.", 2)] + [
+            plan_hit("plus", plus, f"Northwind Health Plus reviews requests of kind {n} within days.", 3 + n)
+            for n in range(4)]  # the sibling's passages say its name, as a booklet's do
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    question = "What needs pre-authorization in Northwind Standard?"
+    ranked = [u.text for u in composer.score(question, np.ones(64) / 8, hits, named=frozenset({"std"}))]
+    assert not any(t.startswith("Northwind Health Plus") for t in ranked), ranked
+    assert "Some services need pre-authorization before they can be approved." in ranked  # names no plan: stays
+    assert any(t.startswith("Unlike Northwind Health Plus") for t in ranked), ranked  # a comparison stays
+    # with no document named, every sentence is a candidate
+    unnamed = [u.text for u in composer.score("What needs pre-authorization?", np.ones(64) / 8, hits,
+                                              named=frozenset())]
+    assert any(t.startswith("Northwind Health Plus may require") for t in unnamed), unnamed

@@ -31,7 +31,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from .chunking import CONTEXT_SEPARATOR
-from .naming import named_documents
+from .naming import named_documents, title_words
 from .text import stem_set, stems
 from .types import Hit, Source
 
@@ -281,12 +281,16 @@ class ExtractiveComposer:
         if named is None:
             named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
         if named:
-            # A question that names a document is not answered by a sentence naming its sibling ("Northwind Health
-            # Plus may require pre-authorization …" for a question about Northwind Standard); one naming both
-            # (a comparison) stays.
+            # A question that names a document is not answered by a sentence naming its sibling — a document whose
+            # title shares a word with the named one's ("Northwind Health Plus may require pre-authorization …" for
+            # a question about Northwind Standard); one naming both (a comparison) stays.
             passages = [(h.document_id, h.title, h.text) for h in hits]
-            about = [named_documents(u.text, passages).documents for u in units]
-            units = [u for u, documents in zip(units, about) if not documents - named or documents & named] or units
+            named_words = title_words(h.title for h in hits if h.document_id in named)
+            siblings = {h.document_id for h in hits if h.document_id not in named
+                        and title_words([h.title]) & named_words}
+            about = [named_documents(u.text, passages).documents if siblings else frozenset() for u in units]
+            units = [u for u, documents in zip(units, about)
+                     if not documents & siblings or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
         top_passage = max((h.score for h in hits), default=0.0) or 1.0
         term = defined_term(question) if not wanted else frozenset()  # "What is the copay …?" asks a value

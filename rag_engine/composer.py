@@ -288,7 +288,10 @@ class ExtractiveComposer:
             named_words = title_words(h.title for h in hits if h.document_id in named)
             siblings = {h.document_id for h in hits if h.document_id not in named
                         and title_words([h.title]) & named_words}
-            about = [named_documents(u.text, passages).documents if siblings else frozenset() for u in units]
+            # only a sentence holding a word of a sibling's title that the named one's lacks ("plus") is read
+            telling = title_words(h.title for h in hits if h.document_id in siblings) - named_words
+            about = [named_documents(u.text, passages).documents if stem_set(u.text) & telling else frozenset()
+                     for u in units]
             units = [u for u, documents in zip(units, about)
                      if not documents & siblings or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}

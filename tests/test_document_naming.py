@@ -59,3 +59,18 @@ def test_the_engine_spells_a_short_name_out_before_it_searches(kb):
     assert prepared.standalone == "Does Northwind Health Plus plan cover emergency services?"
     answer = kb.answer("t-names", "I mean the Plus plan, does that one?", history=history)
     assert answer.answered and answer.sources[0].title == "Northwind_Health_Plus_Benefits_Details.pdf", answer
+
+
+def test_a_short_name_is_spelled_from_the_asking_tenants_titles_only(kb):
+    kb.ingest("t-spell-a", text="Northwind Health Plus covers emergency services.",
+              title="Northwind_Health_Plus_Benefits_Details.pdf")
+    kb.ingest("t-spell-b", text="Northwind Standard covers doctor visits.", title="Northwind_Standard_Benefits_Details.pdf")
+    # tenant b holds no title "Northwind Health Plus": its customers' "Northwind Plus" is left as written
+    assert kb._prepare("t-spell-b", "Does Northwind Plus cover emergency services?", None).standalone == \
+        "Does Northwind Plus cover emergency services?"
+    assert kb._prepare("t-spell-a", "Does Northwind Plus cover emergency services?", None).standalone == \
+        "Does Northwind Health Plus cover emergency services?"
+    # a title added later is read at once by the process that ingested it
+    kb.ingest("t-spell-b", text="Northwind Health Plus covers more.", title="Northwind_Health_Plus_Benefits_Details.pdf")
+    assert kb._prepare("t-spell-b", "Does Northwind Plus cover emergency services?", None).standalone == \
+        "Does Northwind Health Plus cover emergency services?"

@@ -3,6 +3,8 @@ typos respelled as the tenant's passages spell the words (and English words left
 
 from __future__ import annotations
 
+import pytest
+
 from rag_engine.followups import split_compound
 from rag_engine.gate import person_named, value_missing
 from rag_engine.spelling import corrections, respell
@@ -174,42 +176,48 @@ def test_a_correction_to_a_variant_keeps_the_brand_it_is_a_variant_of():
         "How much does Northwind Standard plan pay for hearing aids?"
     # a name is no variant: it replaces the name before it whole
     assert standalone("Who is Mary Jones?", "What about John Smith?") == "Who is John Smith?"
+
+
+REWRITES = [  # (the question before, the follow-up, what it asks)
     # what is meant, without the question it trails
-    assert standalone("Does Northwind Standard cover emergency services?", "I mean the Plus plan, does that one?") == \
-        "Does Northwind Plus plan cover emergency services?"
-    # a phrase with its own preposition takes the place of the old one's ("… about my to report …" before)
-    assert standalone("Who do I email about my personal information at Contoso?",
-                      "No, I meant to report unethical behaviour.") == \
-        "Who do I email to report unethical behaviour at Contoso?"
-    # … the same preposition swaps too; another is added, not swapped
-    assert standalone("How much does shipping cost for small orders?", "and what about for large orders?") == \
-        "How much does shipping cost for large orders?"
-    assert standalone("What is the copay for specialists?", "what about in the Plus plan?") == \
-        "What is the copay for specialists in the Plus plan?"
-    assert standalone("Does PerksPlus cover gym memberships?", "what about for my spouse?") == \
-        "Does PerksPlus cover gym memberships for my spouse?"
+    ("Does Northwind Standard cover emergency services?", "I mean the Plus plan, does that one?",
+     "Does Northwind Plus plan cover emergency services?"),
+    # a phrase with its own preposition takes the place of the old one's ("… about my to report …" before) …
+    ("Who do I email about my personal information at Contoso?", "No, I meant to report unethical behaviour.",
+     "Who do I email to report unethical behaviour at Contoso?"),
+    # … so does one with the same preposition; another is added, not swapped
+    ("How much does shipping cost for small orders?", "and what about for large orders?",
+     "How much does shipping cost for large orders?"),
+    ("What is the copay for specialists?", "what about in the Plus plan?",
+     "What is the copay for specialists in the Plus plan?"),
+    ("Does PerksPlus cover gym memberships?", "what about for my spouse?",
+     "Does PerksPlus cover gym memberships for my spouse?"),
     # a narrower kind of what was asked about takes its place, modifiers and all
-    assert standalone("What's the deductible for Northwind Standard?",
-                      "Actually I'm asking about the prescription drug deductible.") == \
-        "What's the prescription drug deductible for Northwind Standard?"
-    assert standalone("What is the copay for primary care visits under Northwind Health Plus?",
-                      "what about specialist visits?") == "What is the copay for specialist visits under Northwind Health Plus?"
-    assert standalone("How long does standard shipping take?", "what about express shipping?") == \
-        "How long does express shipping take?"
+    ("What's the deductible for Northwind Standard?", "Actually I'm asking about the prescription drug deductible.",
+     "What's the prescription drug deductible for Northwind Standard?"),
+    ("What is the copay for primary care visits under Northwind Health Plus?", "what about specialist visits?",
+     "What is the copay for specialist visits under Northwind Health Plus?"),
+    ("How long does standard shipping take?", "what about express shipping?", "How long does express shipping take?"),
     # "and for …?" asks the question before for them instead; "and if …?" is still read with it
-    assert standalone("What is the Northwind Standard deductible for an individual?", "And for a family?") == \
-        "What is the Northwind Standard deductible for a family?"
-    assert standalone("How long do I have to appeal a denied claim?", "and if it's urgent?") == \
-        "How long do I have to appeal a denied claim? and if it's urgent?"
+    ("What is the Northwind Standard deductible for an individual?", "And for a family?",
+     "What is the Northwind Standard deductible for a family?"),
+    ("How long do I have to appeal a denied claim?", "and if it's urgent?",
+     "How long do I have to appeal a denied claim? and if it's urgent?"),
     # a plan named when the question named none is added with what ties it on
-    assert standalone("What is the copay for specialists?", "and in the Plus plan?") == \
-        "What is the copay for specialists in the Plus plan?"
-    assert standalone("What is the copay for specialists?", "and the Plus plan?") == \
-        "What is the copay for specialists in the Plus plan?"
-    # "I meant" is read whole (read as "I mean" + "t Northwind Health Plus", the "t …" replaced "file")
-    for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus", "no, I mean Northwind Health Plus"):
-        assert standalone("How long do I have to file an appeal with Northwind Standard?", correction) == \
-            "How long do I have to file an appeal with Northwind Health Plus?", correction
+    ("What is the copay for specialists?", "and in the Plus plan?", "What is the copay for specialists in the Plus plan?"),
+    ("What is the copay for specialists?", "and the Plus plan?", "What is the copay for specialists in the Plus plan?"),
+    # "I meant" is read whole (it was read as "I mean" + "t Northwind Health Plus", and the "t …" replaced "file")
+] + [("How long do I have to file an appeal with Northwind Standard?", correction,
+      "How long do I have to file an appeal with Northwind Health Plus?")
+     for correction in ("Sorry, I meant Northwind Health Plus.", "I meant Northwind Health Plus",
+                        "no, I mean Northwind Health Plus")]
+
+
+@pytest.mark.parametrize("previous,follow_up,asked", REWRITES)
+def test_a_follow_up_is_read_as_the_question_it_asks(previous, follow_up, asked):
+    from rag_engine.followups import plan_searches
+
+    assert plan_searches([("user", previous), ("assistant", "…")], follow_up)[1] == asked
 
 
 def test_what_about_something_else_asks_the_same_question_about_it_instead():

@@ -141,9 +141,13 @@ def replace_subject(previous: str, subject: str, lead: str = "") -> str:
 # preposition, is what the question asks about.
 ASKED_VERB = re.compile(r"^\s*(?i:does|do|did|can|could|will|would|should|is|are)\s+"
                         r"(?:(?:[A-Z][\w’'-]*\s+)+|(?i:i|we|you|they|it)\s+)(?P<verb>[a-z][\w’'-]*)\b")
-DETERMINERS = {"the", "a", "an", "my", "our", "your", "their", "its", "his", "her", "this", "that", "these", "those"}
-OBJECT_BEFORE = re.compile(r"(?:\b(?:for|of|on|about|with|to|in|towards?|including)\s+)"
-                           r"(?:(?:the|a|an|my|our|your|their|its|any|some)\s+)?$", re.I)
+DETERMINERS = {"the", "a", "an", "my", "our", "your", "their", "its", "his", "her", "this", "that", "these", "those",
+               "any", "some"}
+DETERMINER = "|".join(sorted(DETERMINERS, key=len, reverse=True))
+# What the question asked about follows one of these (and perhaps a determiner): "for (an) individual".
+OBJECT_BEFORE = re.compile(rf"\b(?P<preposition>for|of|on|about|with|to|in|towards?|including)\s+"
+                           rf"(?:(?:{DETERMINER})\s+)?$", re.I)
+AFTER_VERB = re.compile(rf"\s+(?:(?:{DETERMINER})\s+)?", re.I)  # "cover (the) gym memberships"
 
 
 def replace_object(previous: str, thing: str) -> str:
@@ -161,8 +165,7 @@ def replace_object(previous: str, thing: str) -> str:
         else:
             runs.append([match.start(), match.end()])
     objects = [(a, b) for a, b in runs if OBJECT_BEFORE.search(previous[:a])
-               or (verb and re.fullmatch(r"\s+(?:(?:the|a|an|my|our|your|their|its|any|some)\s+)?",
-                                         previous[verb.end("verb"):a], re.I))]
+               or (verb and AFTER_VERB.fullmatch(previous[verb.end("verb"):a]))]
     if not objects:
         return ""
     start, end = objects[-1]
@@ -172,10 +175,9 @@ def replace_object(previous: str, thing: str) -> str:
     # Plus plan") is added, not swapped ("" here: the caller appends).
     own_preposition = re.match(r"(to|for|about|with|on|in|of)\s+(\w+)", thing, re.I)
     if own_preposition:
-        before = re.search(r"\b(for|of|on|about|with|to|in|towards?|including)\s+"
-                           r"(?:(?:the|a|an|my|our|your|their|its)\s+)?$", previous[:start], re.I)
+        before = OBJECT_BEFORE.search(previous[:start])
         aim = own_preposition.group(1).lower() == "to" and own_preposition.group(2).lower() not in DETERMINERS
-        if before is None or not (aim or before.group(1).lower() == own_preposition.group(1).lower()):
+        if before is None or not (aim or before.group("preposition").lower() == own_preposition.group(1).lower()):
             return ""
         return previous[:before.start()] + thing + previous[end:]
     article = re.search(r"\b(?:the|a|an)\s+$", previous[:start], re.I)

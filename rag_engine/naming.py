@@ -118,40 +118,24 @@ def spelled_as_titled(text: str, titles: Iterable[str]) -> str:
     """"Does Northwind Plus plan cover …?" → "Does Northwind Health Plus plan cover …?": a name whose words one
     title holds in order, but for one word between, is spelled as that title spells it (a correction joins
     the brand of the name before to the variant asked about; customers shorten names alike). A name any
-    title holds as written, or that several titles would spell differently, is left as it is."""
-    runs = list(NAME_RUN.finditer(text))
-    if not runs:
-        return text
-    title_words_list = [display_title(t).split() for t in dict.fromkeys(titles)]
-    vocabulary = {w.lower() for title in title_words_list for w in title}
+    title holds as written, or that more than one title holds in order, is left as it is."""
+    spelled_titles = [display_title(t).split() for t in dict.fromkeys(titles)]
+    vocabulary = {w.lower() for title in spelled_titles for w in title}
     out, end = [], 0
-    for run in runs:
-        # "Does Northwind Plus …": the question's first word is capitalised too
-        start = run.start()
-        words = run.group(0).split()
-        while words and words[0].lower() not in vocabulary:
-            start = text.index(words[0], start) + len(words[0])
-            start += len(text[start:]) - len(text[start:].lstrip())
-            words = words[1:]
-        if len(words) < 2:
+    for run in NAME_RUN.finditer(text):
+        words = list(re.finditer(r"\S+", run.group(0)))
+        while words and words[0].group(0).lower() not in vocabulary:
+            words.pop(0)  # "Does Northwind Plus …": the question's first word is capitalised too
+        asked = tuple(w.group(0).lower() for w in words)
+        if len(asked) < 2:
             continue
-        words = tuple(w.lower() for w in words)
-        found: Set[str] = set()
-        held = False
-        for title in title_words_list:
-            lowered = [w.lower() for w in title]
-            n = len(words)
-            if any(tuple(lowered[i:i + n]) == words for i in range(len(lowered) - n + 1)):
-                held = True
-                break
-            span = _subsequence_span(lowered, words)
-            if span is not None:  # a title that holds the words in order: one candidate (one word left out, or not)
-                found.add(" ".join(title[span[0]:span[1] + 1]) if span[1] - span[0] == n else "")
-        spelled = found.pop() if not held and len(found) == 1 else ""
-        if spelled:
-            out.append(text[end:start] + spelled)
+        spans = [(title, _subsequence_span([w.lower() for w in title], asked)) for title in spelled_titles]
+        spans = [(title, span) for title, span in spans if span is not None]
+        if len(spans) == 1 and spans[0][1][1] - spans[0][1][0] == len(asked):  # one title, one word left out
+            title, (first, last) = spans[0]
+            out.append(text[end:run.start() + words[0].start()] + " ".join(title[first:last + 1]))
             end = run.end()
-    return "".join(out) + text[end:] if out else text
+    return "".join(out) + text[end:]
 
 
 def _subsequence_span(words: List[str], wanted: Tuple[str, ...]) -> Optional[Tuple[int, int]]:

@@ -150,20 +150,27 @@ OBJECT_BEFORE = re.compile(rf"\b(?P<preposition>for|of|on|about|with|to|in|towar
 AFTER_VERB = re.compile(rf"\s+(?:(?:{DETERMINER})\s+)?", re.I)  # "cover (the) gym memberships"
 
 
+def _phrases(text: str, after: int = 0) -> List[List[int]]:
+    """[start, end] of each run of lower-case words that are no stop words ("primary care visits"), from
+    ``after`` on: the things a question can ask about."""
+    runs: List[List[int]] = []
+    for match in re.finditer(r"[A-Za-z0-9][\w’'-]*", text):
+        word = match.group(0)
+        if word.lower() in STOPWORDS or not word[0].islower() or match.start() < after:
+            continue
+        if runs and re.fullmatch(r"\s+", text[runs[-1][1]:match.start()]):
+            runs[-1][1] = match.end()
+        else:
+            runs.append([match.start(), match.end()])
+    return runs
+
+
 def replace_object(previous: str, thing: str) -> str:
     """"Does PerksPlus cover gym memberships?" + "medical treatments" → "Does PerksPlus cover medical treatments?":
     what the customer now asks about takes the place of the last thing the question asked about — its last
     run of lower-case words that are not stop words, right after its verb or a preposition; "" when none."""
     verb = ASKED_VERB.match(previous)
-    runs: List[List[int]] = []
-    for match in re.finditer(r"[A-Za-z0-9][\w’'-]*", previous):
-        word = match.group(0)
-        if word.lower() in STOPWORDS or not word[0].islower() or (verb and match.start() < verb.end("verb")):
-            continue
-        if runs and re.fullmatch(r"\s+", previous[runs[-1][1]:match.start()]):
-            runs[-1][1] = match.end()
-        else:
-            runs.append([match.start(), match.end()])
+    runs = _phrases(previous, verb.end("verb") if verb else 0)
     objects = [(a, b) for a, b in runs if OBJECT_BEFORE.search(previous[:a])
                or (verb and AFTER_VERB.fullmatch(previous[verb.end("verb"):a]))]
     if not objects:
@@ -194,19 +201,14 @@ def replace_head(previous: str, thing: str) -> str:
     # a noun phrase ("the prescription drug deductible"), not one with a clause or a phrase of its own
     if len(words) < 2 or any(w.lower() in STOPWORDS for w in words):
         return ""
-    # the phrase the question had with that head: it and the lower-case words right before it that
-    # are no stop words ("for primary care visits" → "primary care visits"; "the deductible" → "deductible")
+    # the phrase the question had with that head, from its first modifier to the head ("for primary care
+    # visits" → "primary care visits"; "the deductible" → "deductible")
     head = list(re.finditer(rf"\b{re.escape(words[-1])}\b", previous, re.I))
     if len(head) != 1:
         return ""
-    match = head[0]
-    start = match.start()
-    for modifier in reversed(list(re.finditer(r"[\w’'-]+\s+", previous[:start]))):
-        word = modifier.group(0).strip()
-        if modifier.end() != start or not word[:1].islower() or word.lower() in STOPWORDS:
-            break
-        start = modifier.start()
-    return previous[:start] + thing + previous[match.end():]
+    end = head[0].end()
+    start = next((a for a, b in _phrases(previous) if a <= head[0].start() < b), head[0].start())
+    return previous[:start] + thing + previous[end:]
 
 
 def plan_searches(turns: List[Tuple[str, str]], question: str) -> Tuple[List[Search], str]:

@@ -263,7 +263,11 @@ def run_on_stack(args, schedule) -> dict:
     with started_stack(args.app_root.resolve(), gunicorn_override=args.gunicorn_args, keep_logs=args.logs) as stack:
         target = Target(stack.base_url, COMPANY_NUMBER, COMPANY_SID, COMPANY_TOKEN)
         server = f"`{' '.join(stack.gunicorn_command)}` + 1 worker, code from {args.app_root}"
+        # gunicorn opens its port before its workers have imported the app: a load started then queues
+        # behind their boot (py-spy: create_app and post_worker_init still running 1-2 s into the load).
+        quiet = wait_until_quiet(stack.pids())
         warm_up(target)
+        quiet = wait_until_quiet(stack.pids()) and quiet
         print(f"offering {len(schedule)} webhooks to {server}", file=sys.stderr)
         cpu_before = cpu_seconds(stack.pids())
         outcomes = offer(target, schedule, args.max_seconds)
@@ -273,6 +277,8 @@ def run_on_stack(args, schedule) -> dict:
         drain = wait_for_replies(stack.env["DATABASE_URL"], acknowledged, args.max_wait)
         per_webhook = {name: round((cpu_after[name] - cpu_before[name]) / len(outcomes) * 1000, 2)
                        for name in cpu_after if name in cpu_before}
+        if not quiet:
+            server += " (it never got quiet before the load: still starting, or other work on the machine)"
         return {"server": server, "ack": ack_report(outcomes, args.rate), "drain_s": drain, "uptime": load,
                 "cpu_ms_per_webhook": per_webhook,
                 "delivery": delivery_report(outcomes, stack.env["DATABASE_URL"], stack.twilio)}

@@ -91,6 +91,7 @@ class Unit:
     vector: Optional[np.ndarray] = None
     relevance: float = 0.0  # similarity + weighted shared words: what the gate reads (not the rank)
     features: Optional[np.ndarray] = None
+    not_evidence: frozenset = frozenset()  # stems of the question it gets no credit for sharing (its document's name)
 
     @property
     def words(self) -> int:
@@ -167,6 +168,13 @@ def _with_short_intro(sentences: List[str]) -> List[str]:
             len(sentences[-1].split()) < 4 or POINTS_BACK.match(sentences[-1])):
         return sentences[:-2] + [f"{sentences[-2]} {sentences[-1]}"]
     return sentences
+
+
+def _evidence(weights: Dict[str, float], unit: Unit) -> Dict[str, float]:
+    """The question's weighted stems that count for ``unit`` when shared (all but its ``not_evidence``)."""
+    if not unit.not_evidence:
+        return weights
+    return {w: v for w, v in weights.items() if w not in unit.not_evidence} or weights
 
 
 def _signature(text: str) -> frozenset:
@@ -276,7 +284,6 @@ class ExtractiveComposer:
         if not units:
             return []
         weights = weights or {w: 1.0 for w in stems(question)}
-        total = sum(weights.values()) or 1.0
         wanted = value_kinds(question) if wanted is None else wanted
         if named is None:
             named = named_documents(question, [(h.document_id, h.title, h.text) for h in hits]).documents
@@ -295,10 +302,19 @@ class ExtractiveComposer:
             units = [u for u, documents in zip(units, about)
                      if not documents & siblings or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
+        if named:
+            # In the named document its name is no evidence: "Use the searchable directory on the Northwind Health
+            # Plus website …" shares "Northwind Health Plus" with a question asked "according to the Northwind
+            # Health Plus Benefits Details", as half that booklet does (the named feature already favours it).
+            # Another document's sentence naming it still counts the name: there, it says what it is about.
+            name = frozenset(named_words) & set(weights)
+            for unit in units:
+                if hits[unit.hit].document_id in named:
+                    unit.not_evidence = name
         top_passage = max((h.score for h in hits), default=0.0) or 1.0
         term = defined_term(question) if not wanted else frozenset()  # "What is the copay …?" asks a value
         for unit in units:
-            unit.features = self._features(unit, hits, weights, total, wanted, named, rare, top_passage, term)
+            unit.features = self._features(unit, hits, weights, wanted, named, rare, top_passage, term)
         # Embedding sentences is most of an answer's time: only the likeliest are embedded, by the
         # model's own score with the similarity still unknown (a "$20" sentence of the fifth passage
         # outranks the first passage's general remarks when the question asks what something costs).
@@ -329,9 +345,11 @@ class ExtractiveComposer:
         return kept
 
     @staticmethod
-    def _features(unit: Unit, hits: Sequence[Hit], weights: Dict[str, float], total: float, wanted: List[str],
+    def _features(unit: Unit, hits: Sequence[Hit], weights: Dict[str, float], wanted: List[str],
                   named: set, rare: Dict[str, float], top_passage: float, term: frozenset = frozenset()) -> np.ndarray:
         """``FEATURES`` of one unit, its similarity (the first) left at 0 until it is embedded."""
+        weights = _evidence(weights, unit)
+        total = sum(weights.values()) or 1.0
         text_words = stem_set(unit.text)
         words = stem_set(unit.section) | text_words  # = the stems of "section text"
         new = [rare[w] for w in text_words if w in rare]
@@ -479,14 +497,15 @@ class ExtractiveComposer:
         asked = stem_set(text)
         ask_weights = {w: v for w, v in (weights or {w: 1.0 for w in asked}).items() if w in asked} or \
             {w: 1.0 for w in asked}
-        total = sum(ask_weights.values()) or 1.0
         vector = np.asarray(embedding, dtype=np.float32)
         scores = {}
         for unit in units:
+            own = _evidence(ask_weights, unit)
+            total = sum(own.values()) or 1.0
             features = unit.features.copy()
             features[0] = float(unit.vector @ vector)
-            features[1] = sum(v for w, v in ask_weights.items() if w in stem_set(unit.section) | stem_set(unit.text)) / total
-            features[2] = sum(v for w, v in ask_weights.items() if w in stem_set(unit.text)) / total
+            features[1] = sum(v for w, v in own.items() if w in stem_set(unit.section) | stem_set(unit.text)) / total
+            features[2] = sum(v for w, v in own.items() if w in stem_set(unit.text)) / total
             scores[id(unit)] = float(features @ self.sentence_weights)
         return scores
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from rag_engine.answering import split_sentences
-from rag_engine.composer import ExtractiveComposer, _label, units_of
+from rag_engine.composer import FEATURES, ExtractiveComposer, _label, units_of
+from rag_engine.text import stems
 from rag_engine.types import Hit
 
 COPAYS = """When using the plan, you may be responsible for a copayment for certain services.
@@ -275,3 +276,28 @@ def test_a_question_naming_a_document_is_not_answered_by_a_sentence_naming_its_s
     unnamed = [u.text for u in composer.score("What needs pre-authorization?", np.ones(64) / 8, hits,
                                               named=frozenset())]
     assert any(t.startswith("Northwind Health Plus may require") for t in unnamed), unnamed
+
+
+def test_in_the_document_a_question_names_its_name_is_no_evidence():
+    def plan_hit(document_id, title, text, rank):
+        return Hit(chunk_id=f"c{rank}", document_id=document_id, title=title, text=text, score=1.0 - rank / 10,
+                   section="In-network providers", page=4 + rank)
+
+    plus, perks = "Northwind_Health_Plus_Benefits_Details.pdf", "PerksPlus.pdf"
+    directory = "Use the searchable directory on the Northwind Health Plus website to find in-network providers."
+    costs = "When you use in-network providers, you will pay lower out-of-pocket costs."
+    elsewhere = "Northwind Health Plus members get a discount on gym fees."  # another document naming it
+    hits = [plan_hit("plus", plus, f"{directory}\n{costs}", 0), plan_hit("perks", perks, elsewhere, 1)]
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    question = "What are the benefits of using in-network providers according to Northwind Health Plus?"
+    weights = {stem: 1.0 for stem in stems(question)}
+    coverage = FEATURES.index("coverage")
+    scored = {u.text: u for u in composer.score(question, np.ones(64) / 8, hits, weights=weights,
+                                                named=frozenset({"plus"}))}
+    # in the named booklet, only the words of what is asked count: the directory tip no longer outweighs the costs
+    assert scored[directory].features[coverage] == scored[costs].features[coverage]
+    # elsewhere, naming it says what a sentence is about
+    assert scored[elsewhere].features[coverage] > 0
+    unnamed = {u.text: u for u in composer.score(question, np.ones(64) / 8, hits, weights=weights,
+                                                 named=frozenset())}
+    assert unnamed[directory].features[coverage] > unnamed[costs].features[coverage]

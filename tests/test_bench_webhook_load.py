@@ -76,3 +76,33 @@ def test_the_load_starts_once_the_stack_is_quiet():
     finally:
         idle.kill()
         busy.kill()
+
+
+def test_the_run_waits_for_a_quiet_stack_before_it_offers_the_load(monkeypatch):
+    """The wait above was once written and tested but never called: the load then met gunicorn's workers booting."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    import bench.load_stack
+    import bench.webhook_load as webhook_load
+
+    calls = []
+    stack = SimpleNamespace(base_url="http://127.0.0.1:9", gunicorn_command=["gunicorn"], env={"DATABASE_URL": "x"},
+                            twilio=None, pids=lambda: {"web": 1})
+
+    @contextmanager
+    def started_stack(*args, **kwargs):
+        yield stack
+
+    monkeypatch.setattr(bench.load_stack, "started_stack", started_stack)
+    monkeypatch.setattr(webhook_load, "wait_until_quiet", lambda pids: calls.append("quiet") or False)
+    monkeypatch.setattr(webhook_load, "warm_up", lambda target: calls.append("warm up"))
+    monkeypatch.setattr(webhook_load, "offer", lambda target, schedule, seconds: calls.append("offer") or [])
+    monkeypatch.setattr(webhook_load, "cpu_seconds", lambda pids: {})
+    monkeypatch.setattr(webhook_load, "wait_for_replies", lambda *args: 0.0)
+    monkeypatch.setattr(webhook_load, "delivery_report", lambda *args: {})
+    args = SimpleNamespace(app_root=webhook_load.Path("."), gunicorn_args=None, logs=None, max_seconds=1,
+                           max_wait=1, rate=200.0)
+    report = webhook_load.run_on_stack(args, [])
+    assert calls == ["quiet", "warm up", "quiet", "offer"]
+    assert "never got quiet" in report["server"]

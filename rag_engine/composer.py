@@ -538,7 +538,10 @@ class ExtractiveComposer:
             number = cite(unit)
             text = _label(unit)
             if unit.items:
-                item_lines = "\n".join(f"- {i.text}" for i in unit.items)
+                # A list that runs onto the next page cites that page on the items printed there.
+                item_lines = "\n".join(f"- {i.text}" + (f" [{cite(i)}]" if (hits[i.hit].document_id, i.page) !=
+                                                          (hits[unit.hit].document_id, unit.page) else "")
+                                        for i in unit.items)
                 paragraphs.append(f"{text} [{number}]\n{item_lines}")
             else:
                 paragraphs.append(f"{text} [{number}]")

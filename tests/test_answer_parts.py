@@ -301,3 +301,18 @@ def test_in_the_document_a_question_names_its_name_is_no_evidence():
     unnamed = {u.text: u for u in composer.score(question, np.ones(64) / 8, hits, weights=weights,
                                                  named=frozenset())}
     assert unnamed[directory].features[coverage] > unnamed[costs].features[coverage]
+
+
+def test_a_list_that_runs_onto_the_next_page_cites_that_page_on_its_items_there():
+    text = ("To help manage the symptoms of TMJ disorders, the plan recommends the following tips:\n"
+            "- Practice good posture when sitting and standing\n- Avoid chewing gum every day\n"
+            "- Practice relaxation techniques such as deep breathing")
+    spanning = Hit(chunk_id="c0", document_id="d1", title="Benefits.pdf", text=text, score=1.0, section="TMJ",
+                   page=56, pages=(56, 56, 57, 57))
+    composer = ExtractiveComposer(SameVectorModel(), split_sentences, max_words=200, redundancy=0.0)
+    composition = composer.compose("What tips help with TMJ symptoms?", np.ones(4) / 2, [spanning])
+    lines = composition.text.splitlines()
+    assert lines[0].endswith("tips: [1]") and lines[1] == "- Practice good posture when sitting and standing", lines
+    assert lines[2:] == ["- Avoid chewing gum every day [2]",
+                         "- Practice relaxation techniques such as deep breathing [2]"], lines
+    assert [s.page for s in composition.sources] == [56, 57]

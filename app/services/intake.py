@@ -141,53 +141,55 @@ class Stored(NamedTuple):
 
 def store_chat_message(company_id: str, channel: str, customer_id: str, content: str, channel_message_id: str,
                        meta: dict, customer_name: Optional[str] = None) -> Optional[Stored]:
-    """Store a message of a one-conversation-per-customer channel (WhatsApp) in two statements.
+    """Store a message of a one-conversation-per-customer channel (WhatsApp) in one statement.
 
-    The customer's conversation is inserted or updated in one upsert on the unique index (concurrent
+    The customer's conversation is inserted or updated in an upsert on the unique index (concurrent
     first messages meet there; a resolved conversation becomes active; the row stays locked until the
-    commit), then the message is inserted unless its provider id is stored already. None: it is (a
-    redelivery, or another company's id): nothing is stored, and the caller must roll back (the
+    commit), and the message is inserted with it unless its provider id is stored already. None: it is
+    (a redelivery, or another company's id): nothing is stored, and the caller must roll back (the
     upsert touched the conversation). ``accept`` does the same with the ORM in about ten statements;
     this is the hot path of a webhook burst.
     """
-    upsert, insert = _chat_statements()
-    stamp = now()
-    conversation_id, status = db.session.execute(upsert, {
-        "id": new_id(), "company_id": company_id, "channel": channel, "customer_id": clean_text(customer_id)[:254],
-        "customer_name": clean_text(customer_name)[:200] or None, "stamp": stamp}).one()
-    inserted = db.session.execute(insert, {
-        "id": new_id(), "conversation_id": conversation_id, "company_id": company_id, "channel": channel,
-        "content": clean_text(content), "channel_message_id": channel_message_id, "channel_meta": meta}).first()
-    return Stored(inserted[0], conversation_id, status) if inserted else None
+    row = db.session.execute(_chat_statement(), {
+        "conversation": new_id(), "message": new_id(), "company_id": company_id, "channel": channel,
+        "customer_id": clean_text(customer_id)[:254], "customer_name": clean_text(customer_name)[:200] or None,
+        "stamp": now(), "content": clean_text(content), "channel_message_id": channel_message_id,
+        "channel_meta": meta}).first()
+    return Stored(*row) if row else None
 
 
 @functools.cache
-def _chat_statements():
-    """``store_chat_message``'s two statements, in SQL. SQLAlchemy does not cache the compiled form of
-    PostgreSQL's INSERT … ON CONFLICT construct (its ``Insert`` has no cache key): built with it, both
-    were compiled again for every webhook, a quarter of a webhook's CPU (profiled). Text statements are
-    compiled once. Ids are made here as the models' defaults would."""
+def _chat_statement():
+    """``store_chat_message``'s statement, in SQL: the conversation's upsert feeds the message's insert, so a
+    webhook makes one round trip to the database before its commit, not two. SQLAlchemy does not cache the
+    compiled form of PostgreSQL's INSERT … ON CONFLICT construct (its ``Insert`` has no cache key): built
+    with it, the statements were compiled again for every webhook, a quarter of a webhook's CPU
+    (profiled). A text statement is compiled once. Ids are made here as the models' defaults would."""
     conversations, messages = Conversation.__table__, Message.__table__
-    upsert = text(f"""
-        INSERT INTO {conversations.name} (id, company_id, channel, customer_id, customer_name, status,
-                                          created_at, updated_at, last_message_at)
-        VALUES (:id, :company_id, :channel, :customer_id, :customer_name, 'active', :stamp, :stamp, :stamp)
-        ON CONFLICT (company_id, channel, customer_id) WHERE channel != 'email' DO UPDATE SET
-            customer_name = coalesce({conversations.name}.customer_name, excluded.customer_name),
-            status = CASE WHEN {conversations.name}.status = 'resolved' THEN 'active' ELSE {conversations.name}.status END,
-            updated_at = excluded.updated_at, last_message_at = excluded.last_message_at
-        RETURNING {conversations.name}.id, {conversations.name}.status""").bindparams(
-        bindparam("stamp", type_=conversations.c.created_at.type))
-    # Stamped once the conversation's row is locked, by the database: a customer's messages are ordered as
-    # they commit.
-    insert = text(f"""
+    # The message is stamped by the database once the conversation's row is locked (its insert reads the
+    # upsert's row): a customer's messages are ordered as they commit.
+    return text(f"""
+        WITH conversation AS (
+            INSERT INTO {conversations.name} (id, company_id, channel, customer_id, customer_name, status,
+                                              created_at, updated_at, last_message_at)
+            VALUES (:conversation, :company_id, :channel, :customer_id, :customer_name, 'active', :stamp, :stamp,
+                    :stamp)
+            ON CONFLICT (company_id, channel, customer_id) WHERE channel != 'email' DO UPDATE SET
+                customer_name = coalesce({conversations.name}.customer_name, excluded.customer_name),
+                status = CASE WHEN {conversations.name}.status = 'resolved' THEN 'active'
+                              ELSE {conversations.name}.status END,
+                updated_at = excluded.updated_at, last_message_at = excluded.last_message_at
+            RETURNING {conversations.name}.id, {conversations.name}.status)
         INSERT INTO {messages.name} (id, conversation_id, company_id, channel, role, content, sources,
                                      channel_message_id, delivery_status, attempts, channel_meta, created_at, updated_at)
-        VALUES (:id, :conversation_id, :company_id, :channel, 'customer', :content, CAST('[]' AS JSON),
-                :channel_message_id, 'received', 0, CAST(:channel_meta AS JSON), clock_timestamp(), clock_timestamp())
+        SELECT :message, conversation.id, :company_id, :channel, 'customer', :content, CAST('[]' AS JSON),
+               :channel_message_id, 'received', 0, CAST(:channel_meta AS JSON), clock_timestamp(), clock_timestamp()
+        FROM conversation
         ON CONFLICT ON CONSTRAINT uq_messages_channel_message_id DO NOTHING
-        RETURNING {messages.name}.id""").bindparams(bindparam("channel_meta", type_=messages.c.channel_meta.type))
-    return upsert, insert
+        RETURNING {messages.name}.id, {messages.name}.conversation_id,
+                  (SELECT status FROM conversation)""").bindparams(
+        bindparam("stamp", type_=conversations.c.created_at.type),
+        bindparam("channel_meta", type_=messages.c.channel_meta.type))
 
 
 def queue_answer(stored: Stored, canned_reply: Optional[str] = None) -> None:

@@ -15,8 +15,8 @@ Routing (which company a message belongs to)
   ``flask --app app companies set <slug> --whatsapp-number ...`` in a multi-company install.
 
 Storing (``receive``): the message is stored (dedup on ``MessageSid``) and an answer job queued
-when the webhook commits; Twilio gets empty TwiML at once. A new message costs two SQL
-statements and one commit (services/intake.py ``store_chat_message``; tests/test_webhook_budget.py
+when the webhook commits; Twilio gets empty TwiML at once. A new message costs one SQL
+statement and one commit (services/intake.py ``store_chat_message``; tests/test_webhook_budget.py
 holds that budget), a redelivery a few more. A message without text (a photo, a
 voice note, a location) gets a short canned reply instead of an AI answer. One conversation per
 (company, customer number).

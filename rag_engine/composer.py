@@ -71,6 +71,7 @@ SENTENCE_WEIGHTS = (7.057, 4.201, 2.846, 1.282, 0.282, 1.535, 5.489, 1.220, -0.5
 Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
 # A short line that ends in a colon and heads the paragraph under it ("Out-of-Network Copays:").
 LABEL = re.compile(r"^[A-Z][^.!?:]{0,60}:$")
+INTRO_SAYS = 8  # words from which a list's intro says what the list is about (6, 8 and 10: the same answers)
 LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
 
 
@@ -175,6 +176,19 @@ def _evidence(weights: Dict[str, float], unit: Unit) -> Dict[str, float]:
     if not unit.not_evidence:
         return weights
     return {w: v for w, v in weights.items() if w not in unit.not_evidence} or weights
+
+
+def _as_part_of_list(units: List[Unit]) -> None:
+    """An item is quoted with its whole list, so it ranks as part of it: an item whose intro says what the list is
+    about (INTRO_SAYS words or more) scores the mean of its own score and the lower of its own and its intro's.
+    "Use the searchable directory … to find in-network providers" matches a question about the benefits of
+    in-network providers; its list, "When choosing an in-network provider, there are a few tips to keep in
+    mind:", does not answer it. A short intro ("You can do this by:", "These include:") says too little to judge by."""
+    scored = {id(u) for u in units}
+    for unit in units:
+        intro = unit.parent
+        if intro is not None and id(intro) in scored and len(intro.text.split()) >= INTRO_SAYS:
+            unit.score = (unit.score + min(unit.score, intro.score)) / 2
 
 
 def _signature(text: str) -> frozenset:
@@ -322,6 +336,11 @@ class ExtractiveComposer:
         if len(units) > max_units:
             cheap = sorted(range(len(units)), key=lambda i: (-float(units[i].features @ self.sentence_weights), i))
             units = [units[i] for i in sorted(cheap[:max_units])]
+            # An item's list is quoted whole, under its intro: the intro is scored too (see _as_part_of_list).
+            kept = {id(u) for u in units}
+            intros = {id(u.parent): u.parent for u in units
+                      if u.parent is not None and id(u.parent) not in kept and u.parent.features is not None}
+            units = units + list(intros.values())
         texts = [f"{u.section.split(CONTEXT_SEPARATOR)[-1]}: {u.text}" if u.section and self.embed_section else u.text
                  for u in units]
         vectors = self._embed(texts)
@@ -331,6 +350,7 @@ class ExtractiveComposer:
             unit.relevance = float(sim) + self.overlap_weight * float(unit.features[1])
             unit.features[0] = float(sim)
             unit.score = float(unit.features @ self.sentence_weights)
+        _as_part_of_list(units)
         ranked = sorted(units, key=lambda u: (-u.score, u.order))
         kept: List[Unit] = []
         signatures: List[frozenset] = []

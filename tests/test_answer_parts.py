@@ -316,3 +316,24 @@ def test_a_list_that_runs_onto_the_next_page_cites_that_page_on_its_items_there(
     assert lines[2:] == ["- Avoid chewing gum every day [2]",
                          "- Practice relaxation techniques such as deep breathing [2]"], lines
     assert [s.page for s in composition.sources] == [56, 57]
+
+
+def test_an_item_ranks_as_part_of_the_list_it_is_quoted_with():
+    from rag_engine.composer import Unit, _as_part_of_list
+
+    def unit(text, score, kind="sentence", parent=None):
+        made = Unit(0, 0, 0, kind, text, 4, "In-network providers", score=score, parent=parent)
+        if parent is not None:
+            parent.items.append(made)
+        return made
+
+    tips = unit("When choosing an in-network provider, there are a few tips to keep in mind:", 6.0)
+    directory = unit("Use the searchable directory to find in-network providers.", 10.0, "item", tips)
+    short = unit("You can do this by:", 2.0)  # says nothing of its own: no judge of its list
+    email = unit("Emailing the Compliance Officer at compliance@contoso.com.", 9.0, "item", short)
+    strong = unit("PerksPlus covers a wide range of fitness activities, including but not limited to:", 12.0)
+    gym = unit("Gym memberships", 8.0, "item", strong)
+    _as_part_of_list([tips, directory, short, email, strong, gym])
+    assert directory.score == 8.0  # (10 + min(10, 6)) / 2: its list is about choosing, not what is asked
+    assert email.score == 9.0 and gym.score == 8.0  # a short intro, or a better one, changes nothing
+    assert tips.score == 6.0 and strong.score == 12.0

@@ -256,6 +256,17 @@ def limit_missing(question: str, sentences: Sequence[str], names: Set[str] = fro
     return not any(FIGURE.search(s) and (not topic or topic & set(stems(s))) for s in sentences)
 
 
+def identifier_missing(question: str, sentences: Sequence[str]) -> bool:
+    """"What is the group policy number …?": no sentence holds a digit beside a word of what is asked for
+    ("group", "policy", "number"). A year in "the Women's Health and Cancer Rights Act of 1998" is no policy number."""
+    asked = IDENTIFIER_NAMED.search(question)
+    if asked is None:
+        return False
+    # the words of what is asked for: not "What is", nor whose it is ("Contoso's tax id")
+    named = set(stems(" ".join(w for w in asked.group(0).split()[1:] if not re.search(r"['’]s$", w))))
+    return not any(re.search(r"\d", s) and named & set(stems(s)) for s in sentences)
+
+
 def value_missing(question: str, sentences: Sequence[str], names: Set[str] = frozenset()) -> bool:
     """Asked for a phone number, address or code, or asked outright how much / when / how many, or what
     some amount or limit is, and none of ``sentences`` holds that kind of value: no answer is there (the
@@ -266,7 +277,7 @@ def value_missing(question: str, sentences: Sequence[str], names: Set[str] = fro
         kinds.append(4)
     if limit_missing(question, sentences, names):
         return True
-    if IDENTIFIER_NAMED.search(question) and not any(re.search(r"\d", s) for s in sentences):
+    if identifier_missing(question, sentences):
         return True
     return any(not count_found(question, sentences) if kind == 6 else value_found(question, sentences, [kind]) == 0.0
                for kind in dict.fromkeys(kinds))

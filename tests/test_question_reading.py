@@ -119,6 +119,10 @@ def test_asked_what_a_limit_or_an_amount_is_a_figure_of_something_else_is_no_ans
     forms = ["Include your name, address and policy number on the claim form."]
     assert value_missing("What is the group policy number of the Standard plan?", forms)
     assert not value_missing("What is my member ID?", ["Member ID: NW-20931"])
+    # … beside a word of what is asked for: a year in an act's name is no policy number
+    act = ["OTHER INFORMATION ABOUT THIS PLAN: Women's Health and Cancer Rights Act of 1998"]
+    assert value_missing("What is the group policy number of Contoso's Northwind Standard plan?", act)
+    assert not value_missing("What is Contoso's group policy number?", ["Your group policy number is 40-1123."])
     assert not value_missing("Where do I find my policy number?", forms)
     # "cost-effective" is no cost, a limitation is no limit, and the costs of something are answered in words
     assert not value_missing("What are the costs of skipping prior authorization?",

@@ -321,7 +321,7 @@ class ExtractiveComposer:
             # Plus website …" shares "Northwind Health Plus" with a question asked "according to the Northwind
             # Health Plus Benefits Details", as half that booklet does (the named feature already favours it).
             # Another document's sentence naming it still counts the name: there, it says what it is about.
-            name = frozenset(named_words) & set(weights)
+            name = frozenset(named_words & weights.keys())
             for unit in units:
                 if hits[unit.hit].document_id in named:
                     unit.not_evidence = name
@@ -533,9 +533,12 @@ class ExtractiveComposer:
         numbers: Dict[Tuple[str, Optional[int]], int] = {}
         sources: List[Source] = []
 
+        def where(unit: Unit) -> Tuple[str, Optional[int]]:
+            return hits[unit.hit].document_id, unit.page
+
         def cite(unit: Unit) -> int:
             hit = hits[unit.hit]
-            key = (hit.document_id, unit.page)
+            key = where(unit)
             if key not in numbers:
                 numbers[key] = len(numbers) + 1
                 sources.append(Source(document_id=hit.document_id, title=hit.title, page=unit.page,
@@ -559,8 +562,7 @@ class ExtractiveComposer:
             text = _label(unit)
             if unit.items:
                 # A list that runs onto the next page cites that page on the items printed there.
-                item_lines = "\n".join(f"- {i.text}" + (f" [{cite(i)}]" if (hits[i.hit].document_id, i.page) !=
-                                                          (hits[unit.hit].document_id, unit.page) else "")
+                item_lines = "\n".join(f"- {i.text}" + (f" [{cite(i)}]" if where(i) != where(unit) else "")
                                         for i in unit.items)
                 paragraphs.append(f"{text} [{number}]\n{item_lines}")
             else:

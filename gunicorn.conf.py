@@ -29,7 +29,7 @@ def _positive(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND", "").strip() or "0.0.0.0:8000"
-worker_class = "gthread"
+worker_class = "app.infra.web_worker.LingerOffThreadWorker"  # gthread, its lingering closes off the main thread
 workers = _positive("GUNICORN_WORKERS", 2 * _cores())
 threads = _positive("GUNICORN_THREADS", 4)
 

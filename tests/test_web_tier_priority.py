@@ -54,7 +54,8 @@ def gunicorn_settings(**env) -> dict:
 
 def test_gunicorn_runs_two_gthread_processes_per_usable_core_unless_told():
     settings = gunicorn_settings()
-    assert settings["worker_class"] == "gthread" and settings["threads"] == 4
+    # gunicorn's gthread, its lingering closes off the main thread (tests/test_web_worker.py)
+    assert settings["worker_class"] == "app.infra.web_worker.LingerOffThreadWorker" and settings["threads"] == 4
     assert settings["workers"] == 2 * len(os.sched_getaffinity(0))
     assert settings["bind"] == "0.0.0.0:8000"
     told = gunicorn_settings(GUNICORN_WORKERS="3", GUNICORN_THREADS="16", GUNICORN_BIND="127.0.0.1:9000",

@@ -1,0 +1,40 @@
+"""gunicorn's gthread worker, with a finished connection's lingering close taken off its main thread.
+
+gunicorn (27) closes a connection that is not kept alive gracefully (RFC 9112, section 9.6): it sends its FIN,
+then reads until the client closes its side, up to 2 s. It does so on the worker's main thread, the one that
+accepts connections and hands requests to the thread pool, so every such close makes the whole process wait
+for one client. Twilio's webhooks (and the load bench's client) ask for ``Connection: close``: at 200 webhooks
+a second each process waited on every client in turn, and a slow one held all the others' requests. Here the
+lingering close runs on a small pool of its own; the main thread goes straight back to accepting.
+
+Used by gunicorn.conf.py (``worker_class``); the rest is gunicorn's own gthread worker.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from gunicorn.workers.gthread import ThreadWorker
+
+CLOSING_THREADS = 8  # a close waits for its client (2 s at most): enough for several slow ones at once
+
+
+class LingerOffThreadWorker(ThreadWorker):
+    def init_process(self):
+        self._closer = ThreadPoolExecutor(max_workers=CLOSING_THREADS, thread_name_prefix="close")
+        super().init_process()  # runs the worker until it stops
+
+    def finish_request(self, conn, fs):
+        close = conn.close
+
+        def close_elsewhere(graceful: bool = False) -> None:
+            if graceful:
+                self._closer.submit(close, True)
+            else:
+                close()
+
+        conn.close = close_elsewhere  # what gunicorn calls on this connection while finishing the request
+        try:
+            super().finish_request(conn, fs)
+        finally:
+            del conn.close

@@ -1,0 +1,87 @@
+"""The web tier's gunicorn worker (app/infra/web_worker.py): a client slow to close its connection holds up
+nobody else's request. Each case runs a real gunicorn (one process) in front of a tiny WSGI app."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STOCK, OURS = "gthread", "app.infra.web_worker.LingerOffThreadWorker"
+REQUEST = b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def serve(tmp_path):
+    started = []
+
+    def start(worker_class: str) -> int:
+        (tmp_path / "tinyapp.py").write_text(
+            "def app(environ, start_response):\n"
+            "    environ['wsgi.input'].read()\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
+            "    return [b'ok']\n")
+        port = free_port()
+        # cwd: the temporary folder, so the project's gunicorn.conf.py is not read
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-k", worker_class,
+                                    "-b", f"127.0.0.1:{port}", "--pythonpath", f"{tmp_path},{ROOT}", "tinyapp:app"],
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        started.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            try:
+                ask(port).close()
+                return port
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("gunicorn did not start")
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def ask(port: int) -> socket.socket:
+    """Send a request that asks for the connection to be closed, read the whole response (up to the server's
+    FIN), and return the socket still open: the client has not closed its side yet."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(REQUEST)
+    response = b""
+    while chunk := sock.recv(4096):
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"ok"), response
+    return sock
+
+
+def time_after_a_slow_closer(port: int) -> float:
+    lingering = ask(port)  # kept open: gunicorn's graceful close waits for it (2 s at most)
+    try:
+        started = time.monotonic()
+        ask(port).close()
+        return time.monotonic() - started
+    finally:
+        lingering.close()
+
+
+def test_a_client_slow_to_close_holds_up_the_next_request_on_stock_gthread(serve):
+    """Why the worker exists: gunicorn 27's gthread waits for the client's close on its main thread."""
+    assert time_after_a_slow_closer(serve(STOCK)) > 1.0
+
+
+def test_a_client_slow_to_close_holds_up_nobody_on_ours(serve):
+    port = serve(OURS)
+    assert max(time_after_a_slow_closer(port) for _ in range(3)) < 0.5
+

@@ -337,3 +337,26 @@ def test_an_item_ranks_as_part_of_the_list_it_is_quoted_with():
     assert directory.score == 8.0  # (10 + min(10, 6)) / 2: its list is about choosing, not what is asked
     assert email.score == 9.0 and gym.score == 8.0  # a short intro, or a better one, changes nothing
     assert tips.score == 6.0 and strong.score == 12.0
+
+
+def test_each_part_after_the_first_gains_for_the_question_words_no_part_has_said_yet():
+    # "… for coordinating benefits with another employer plan and the Right of Recovery?": one ask (no question word
+    # after "and"), two subjects; the Right of Recovery passage ranks first and could fill the whole answer.
+    recovery = ["The Right of Recovery provision only applies to services covered under the plan.",
+                "The Right of Recovery provision only applies to claims filed within six months.",
+                "Under the Right of Recovery provision the plan may recover payments made in error.",
+                "The Right of Recovery provision does not guarantee that any payment is recovered."]
+    coordinating = ["To coordinate benefits, you must use an in-network provider of the plan.",
+                    "Your other employer plan pays first, then this plan pays the remaining balance."]
+    hits = [hit("\n".join(recovery), section="Plan › Right of Recovery"),
+            hit("\n".join(coordinating), section="Plan › Coordinating Benefits with Other Employer Plans", rank=3)]
+    question = "What are the conditions for coordinating benefits with other employer plans and the Right of Recovery?"
+    weights = {w: 3.0 if w in stems("right recovery") else 1.0 for w in stems(question)}  # the rarer words
+
+    def answer(fresh_coverage: float) -> str:
+        composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, fresh_coverage=fresh_coverage)
+        return composer.compose(question, np.ones(64) / 8, hits, weights=weights).text
+
+    assert "in-network provider" not in answer(0.0) and "remaining balance" not in answer(0.0)
+    both = answer(ExtractiveComposer(SameVectorModel(), split_sentences).fresh_coverage)  # the default
+    assert "Right of Recovery" in both and ("in-network provider" in both or "remaining balance" in both), both

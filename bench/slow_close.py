@@ -4,7 +4,7 @@
 
 Over a network a client's FIN reaches the server a round trip after the server's: gunicorn 27's gthread waits
 for it on the worker's main thread (its graceful close), so each connection that asked ``Connection: close``
-(Twilio's webhooks do) holds every other request of the process for that long. On the loopback the load
+(a client with a connection per request) holds every other request of the process for that long. On the loopback the load
 bench's client closes at once, so this bench stands in for the network: raw-socket clients that read the
 whole response, wait ``--close-after`` ms, then close. One gunicorn process, 4 threads, in front of a tiny WSGI
 app (no database: only the server is measured), each worker class in turn; loopback only, bounded in count.

@@ -13,8 +13,8 @@ are fitted on the answer benchmark's train split (``python -m bench.fit_composer
 repeated and near-repeated sentences (overlapping chunks of one page) are dropped, a figure
 keeps its label (the heading it sits under), a list's intro brings its items as a Markdown list,
 and up to about 90 words are chosen by maximal marginal relevance (60 more for each further ask of a
-compound question), each part after the first gaining for the question's words no part has said yet. Each part is cited by the
-(document, page) it came from, numbered as cited.
+compound question), each part after the first gaining for the question's words no part has said yet.
+Each part is cited by the (document, page) it came from, numbered as cited.
 """
 
 from __future__ import annotations
@@ -464,9 +464,12 @@ class ExtractiveComposer:
         question_weights = weights or {w: 1.0 for w in stems(question)}
         covered: set = set()
 
+        def says(u: Unit) -> set:
+            return stem_set(u.section) | stem_set(u.text) | set().union(*(stem_set(i.text) for i in u.items))
+
         def says_more(u: Unit) -> float:
             own = _evidence(question_weights, u)
-            said_here = stem_set(u.section) | stem_set(u.text) | set().union(*(stem_set(i.text) for i in u.items))
+            said_here = says(u)
             return sum(v for w, v in own.items() if w in said_here and w not in covered) / (sum(own.values()) or 1.0)
 
         while candidates and len(chosen) < max_parts and words < max_words:
@@ -504,7 +507,7 @@ class ExtractiveComposer:
             if chosen and words + unit.words > max_words:
                 continue
             used_ids.update(id(i) for i in unit.items)
-            covered |= stem_set(unit.section) | stem_set(unit.text)
+            covered |= says(unit)
             chosen.append(unit)
             used_ids.add(id(unit))
             words += unit.words

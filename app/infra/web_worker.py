@@ -3,8 +3,9 @@
 gunicorn (27) closes a connection that is not kept alive gracefully (RFC 9112, section 9.6): it sends its FIN,
 then reads until the client closes its side, up to 2 s. It does so on the worker's main thread, the one that
 accepts connections and hands requests to the thread pool, so every such close makes the whole process wait
-for one client. Twilio's webhooks (and the load bench's client) ask for ``Connection: close``: at 200 webhooks
-a second each process waited on every client in turn, and a slow one held all the others' requests. Here the
+for one client. A client that asks for ``Connection: close`` (the load bench's does, with a connection per
+webhook) costs that wait on every request: at 200 webhooks a second each process waited on every client in turn,
+and over a network each wait is a round trip (``python -m bench.slow_close``). Here the
 lingering close runs on a small pool of its own; the main thread goes straight back to accepting.
 
 Used by gunicorn.conf.py (``worker_class``); the rest is gunicorn's own gthread worker.

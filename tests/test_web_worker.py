@@ -78,12 +78,12 @@ def time_after_a_slow_closer(port: int) -> float:
 
 def test_a_client_slow_to_close_holds_up_the_next_request_on_stock_gthread(serve):
     """Why the worker exists: gunicorn 27's gthread waits for the client's close on its main thread."""
-    assert time_after_a_slow_closer(serve(STOCK)) > 1.0
+    assert time_after_a_slow_closer(serve(STOCK)) > 1.5  # its close waits 2 s for the client
 
 
 def test_a_client_slow_to_close_holds_up_nobody_on_ours(serve):
     port = serve(OURS)
-    assert max(time_after_a_slow_closer(port) for _ in range(3)) < 0.5
+    assert max(time_after_a_slow_closer(port) for _ in range(3)) < 1.0  # milliseconds, unless the host is very busy
 
 
 

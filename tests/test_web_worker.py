@@ -28,8 +28,11 @@ def serve(tmp_path):
 
     def start(worker_class: str) -> int:
         (tmp_path / "tinyapp.py").write_text(
+            "import time\n"
             "def app(environ, start_response):\n"
             "    environ['wsgi.input'].read()\n"
+            "    if environ['PATH_INFO'] == '/slow':\n"
+            "        time.sleep(0.5)\n"
             "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
             "    return [b'ok']\n")
         port = free_port()
@@ -86,6 +89,35 @@ def test_a_client_slow_to_close_holds_up_nobody_on_ours(serve):
     assert max(time_after_a_slow_closer(port) for _ in range(3)) < 1.0  # milliseconds, unless the host is very busy
 
 
+
+
+def test_ours_lingers_where_the_client_sent_more_and_still_closes_when_it_never_does(serve):
+    """Bytes the client sent past its request are still unread when the response is done: closing then would
+    answer them with a reset that can cut the response short, so the socket lingers (in the poller, not on the
+    main thread) — and is closed once its 2 s are up."""
+    port = serve(OURS)
+    lingering = socket.create_connection(("127.0.0.1", port), timeout=10)
+    lingering.sendall(REQUEST.replace(b"/hook", b"/slow"))
+    time.sleep(0.2)
+    lingering.sendall(b"GET /more HTTP/1.1\r\nHost: x\r\n\r\n")  # arrives while the app works: left unread
+    response = b""
+    while chunk := lingering.recv(4096):
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"ok"), response
+    started = time.monotonic()
+    ask(port).close()  # the main thread is not waiting on the lingering socket
+    assert time.monotonic() - started < 1.0
+    for _ in range(2):  # still open on the server's side: what the client sends is read, not reset
+        lingering.send(b"y")
+        time.sleep(0.2)
+    try:
+        time.sleep(3.5)  # 2 s, and the main loop's one-second turn
+        with pytest.raises(OSError):  # the server's socket is gone: the kernel answers with a reset
+            for _ in range(3):
+                lingering.send(b"x")
+                time.sleep(0.2)
+    finally:
+        lingering.close()
 
 def test_the_slow_close_bench_measures_ours_serving_while_clients_linger(tmp_path):
     """A slice of `python -m bench.slow_close`: clients closing 50 ms late (stock gthread: 20 requests/s at most,

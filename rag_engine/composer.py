@@ -178,6 +178,17 @@ def _evidence(weights: Dict[str, float], unit: Unit) -> Dict[str, float]:
     return {w: v for w, v in weights.items() if w not in unit.not_evidence} or weights
 
 
+def _shared(weights: Dict[str, float], unit: Unit) -> Tuple[float, float]:
+    """The weighted share of the question's stems (its ``_evidence``) that ``unit``'s heading and text hold, and
+    that its text alone holds: the ``coverage`` and ``text_coverage`` features."""
+    own = _evidence(weights, unit)
+    total = sum(own.values()) or 1.0
+    text = stem_set(unit.text)
+    words = stem_set(unit.section) | text  # = the stems of "section text"
+    return (sum(v for w, v in own.items() if w in words) / total,
+            sum(v for w, v in own.items() if w in text) / total)
+
+
 def _as_part_of_list(units: List[Unit]) -> None:
     """An item is quoted with its whole list, so it ranks as part of it: an item whose intro says what the list is
     about (INTRO_SAYS words or more) scores the mean of its own score and the lower of its own and its intro's.
@@ -371,15 +382,10 @@ class ExtractiveComposer:
     def _features(unit: Unit, hits: Sequence[Hit], weights: Dict[str, float], wanted: List[str],
                   named: set, rare: Dict[str, float], top_passage: float, term: frozenset = frozenset()) -> np.ndarray:
         """``FEATURES`` of one unit, its similarity (the first) left at 0 until it is embedded."""
-        weights = _evidence(weights, unit)
-        total = sum(weights.values()) or 1.0
-        text_words = stem_set(unit.text)
-        words = stem_set(unit.section) | text_words  # = the stems of "section text"
-        new = [rare[w] for w in text_words if w in rare]
+        new = [rare[w] for w in stem_set(unit.text) if w in rare]
         return np.array([
             0.0,
-            sum(w for word, w in weights.items() if word in words) / total,
-            sum(w for word, w in weights.items() if word in text_words) / total,
+            *_shared(weights, unit),
             1.0 if wanted and any(VALUE[k].search(unit.text) for k in wanted) else 0.0,
             1.0 if hits[unit.hit].document_id in named else 0.0,
             1.0 / (unit.hit + 1),
@@ -430,6 +436,7 @@ class ExtractiveComposer:
         ``said``: the answer the customer got before this (a follow-up's answer says something new);
         ``named``: as for ``score``."""
         wanted = value_kinds(value_question or question)
+        weights = weights or {w: 1.0 for w in stems(question)}
         # Each ask of a compound question needs its own likeliest sentences embedded.
         ranked = self.score(question, question_embedding, hits, wanted, weights, enough=self.enough, rarity=rarity,
                             max_units=self.max_units * max(1, len(asks)), named=named)
@@ -461,14 +468,13 @@ class ExtractiveComposer:
         # A question can ask about two things in one ask ("… for coordinating benefits with other employer plans
         # and the Right of Recovery provision?"): each part after the first gains for the question's words (by
         # weight) that it says and no part chosen has said yet, in its text or heading.
-        question_weights = weights or {w: 1.0 for w in stems(question)}
         covered: set = set()
 
         def says(u: Unit) -> set:
             return stem_set(u.section) | stem_set(u.text) | set().union(*(stem_set(i.text) for i in u.items))
 
         def says_more(u: Unit) -> float:
-            own = _evidence(question_weights, u)
+            own = _evidence(weights, u)
             said_here = says(u)
             return sum(v for w, v in own.items() if w in said_here and w not in covered) / (sum(own.values()) or 1.0)
 
@@ -539,12 +545,9 @@ class ExtractiveComposer:
         vector = np.asarray(embedding, dtype=np.float32)
         scores = {}
         for unit in units:
-            own = _evidence(ask_weights, unit)
-            total = sum(own.values()) or 1.0
             features = unit.features.copy()
             features[0] = float(unit.vector @ vector)
-            features[1] = sum(v for w, v in own.items() if w in stem_set(unit.section) | stem_set(unit.text)) / total
-            features[2] = sum(v for w, v in own.items() if w in stem_set(unit.text)) / total
+            features[1], features[2] = _shared(ask_weights, unit)
             scores[id(unit)] = float(features @ self.sentence_weights)
         return scores
 

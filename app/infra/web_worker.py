@@ -52,12 +52,12 @@ def closable_now(sock: socket.socket) -> bool:
     Otherwise our FIN goes out and the caller lingers for the client's."""
     try:
         sock.setblocking(False)
-        unread = sock.recv(4096)
+        sock.recv(1, socket.MSG_PEEK)
     except BlockingIOError:
         return True  # nothing unread: a plain close, as gunicorn did before its graceful close
     except OSError:
         return True
-    if not unread or drained(sock):
+    if drained(sock):
         return True
     try:
         sock.shutdown(socket.SHUT_WR)

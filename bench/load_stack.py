@@ -95,7 +95,9 @@ class Stack:
 
 def _server_env(tmp: Path, app_root: Path, database_uri: str, redis_socket: Path, twilio_url: str,
                 base_url: str) -> dict:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
+    # GUNICORN_WORKERS / GUNICORN_THREADS: the web tier's sizing, to compare settings (gunicorn.conf.py)
+    keep = {k: v for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "GUNICORN_WORKERS", "GUNICORN_THREADS")}
     return {**keep, "PYTHONPATH": str(app_root), "RAG_DATA_DIR": str(tmp / "data"), "DATABASE_URL": database_uri,
             "REDIS_URL": f"unix://{redis_socket}", "SECRET_KEY": "load-benchmark", "PUBLIC_BASE_URL": base_url,
             "TWILIO_API_BASE_URL": twilio_url, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}

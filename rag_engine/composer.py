@@ -93,7 +93,7 @@ class Unit:
     relevance: float = 0.0  # similarity + weighted shared words: what the gate reads (not the rank)
     features: Optional[np.ndarray] = None
     not_evidence: frozenset = frozenset()  # stems of the question it gets no credit for sharing (its document's name)
-    from_sibling: bool = False  # from a sibling of the document the question names, not naming that one itself
+    elsewhere: bool = False  # from a document other than the one the question names, and not naming that one
 
     @property
     def words(self) -> int:
@@ -328,11 +328,12 @@ class ExtractiveComposer:
             telling = title_words(h.title for h in hits if h.document_id in siblings) - named_words
             about = [named_documents(u.text, passages).documents if stem_set(u.text) & telling else frozenset()
                      for u in units]
-            # a sibling's sentence that says a word only the named one's title has ("standard") may be quoted:
-            # it compares the two
-            own_name = named_words - title_words(h.title for h in hits if h.document_id in siblings)
+            # What another document says is no answer about the named one (see ``compose``) unless it says a word of
+            # the named one's title that no other title has ("standard": it compares the two).
+            others = {h.document_id for h in hits if h.document_id not in named}
+            own_name = named_words - title_words(h.title for h in hits if h.document_id in others)
             for unit in units:
-                unit.from_sibling = hits[unit.hit].document_id in siblings and not stem_set(unit.text) & own_name
+                unit.elsewhere = hits[unit.hit].document_id in others and not stem_set(unit.text) & own_name
             units = [u for u, documents in zip(units, about)
                      if not documents & siblings or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
@@ -459,10 +460,11 @@ class ExtractiveComposer:
         # question ranks them (a rarer second ask must not take the whole answer).
         candidates = [u for u in ranked if u.score >= best - self.keep_margin
                       or any(scores[id(u)] >= max(scores.values()) - self.keep_margin for scores in firsts)]
-        # Nor is an answer about the document the question names made of its sibling's own words ("Sorry, I mean
-        # the Standard plan" answered with Northwind Health Plus's $20 copay, no plan named): the gate still reads
-        # them (the whole ranking is what it was calibrated on); the answer does not, while the named one has any.
-        candidates = [u for u in candidates if not u.from_sibling] or candidates
+        # An answer about the document the question names is made of what that document says, not another's ("Sorry,
+        # I mean the Standard plan" answered with the Plus booklet's $20 copay; "How much money does PerksPlus give me
+        # per year?" with Northwind Standard's out-of-pocket maximum), while the named one has anything to say. The
+        # gate still reads the whole ranking (what it was calibrated on).
+        candidates = [u for u in candidates if not u.elsewhere] or candidates
         if said and value_question:
             # A follow-up's answer does not repeat the answer before it ("Skiing and snowboarding lessons"
             # again, asked whether PerksPlus also pays for travel): parts with no word of their own, and

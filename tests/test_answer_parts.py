@@ -252,11 +252,13 @@ def test_a_sentence_after_a_one_item_list_starts_a_paragraph_of_its_own():
                     "The group includes all eligible employees. [3] Spouses are eligible too. [3]")
 
 
-def test_a_question_naming_a_document_is_not_answered_by_a_sentence_naming_its_sibling():
-    def plan_hit(document_id, title, text, rank):
-        return Hit(chunk_id=f"c{rank}", document_id=document_id, title=title, text=text, score=1.0 - rank / 10,
-                   section="Prior authorization", page=60 + rank)
+def plan_hit(document_id: str, title: str, text: str, rank: int, section: str = "Prior authorization") -> Hit:
+    """A passage of one of several documents (a plan's booklet), ranked ``rank``-th."""
+    return Hit(chunk_id=f"c{rank}", document_id=document_id, title=title, text=text, score=1.0 - rank / 10,
+               section=section, page=10 + rank)
 
+
+def test_a_question_naming_a_document_is_not_answered_by_a_sentence_naming_its_sibling():
     standard, plus = "Northwind_Standard_Benefits_Details.pdf", "Northwind_Health_Plus_Benefits_Details.pdf"
     hits = [plan_hit("plus", plus, "Northwind Health Plus may require pre-authorization for certain services.\n"
                                    "Northwind Health Plus covers hearing aids in full.", 0),
@@ -281,17 +283,14 @@ def test_a_question_naming_a_document_is_not_answered_by_a_sentence_naming_its_s
 def test_an_answer_about_the_named_document_quotes_no_other_documents_own_words():
     # "Sorry, I mean the Standard plan": the Plus booklet's copay sentence names no plan, so it is not dropped as
     # naming the sibling, but quoted beside the Standard one's it gives a second, contradicting figure.
-    def plan_hit(document_id, title, text, rank):
-        return Hit(chunk_id=f"c{rank}", document_id=document_id, title=title, text=text, score=1.0 - rank / 10,
-                   section="Copayments", page=11 + rank)
-
     standard, plus = "Northwind_Standard_Benefits_Details.pdf", "Northwind_Health_Plus_Benefits_Details.pdf"
     theirs = "The copayment for primary care visits is typically around $20."
     ours = "Copays for office visits with a primary care physician may be $30."
     comparison = "Unlike Northwind Standard, the copayment for primary care visits is lower with this plan."
     handbook = "Employees pay the copayment for primary care visits at the time of the visit."  # not a sibling
-    hits = [plan_hit("plus", plus, f"{theirs}\n{comparison}", 0), plan_hit("std", standard, ours, 1),
-            plan_hit("hb", "employee_handbook.pdf", handbook, 2)]
+    hits = [plan_hit("plus", plus, f"{theirs}\n{comparison}", 0, "Copayments"),
+            plan_hit("std", standard, ours, 1, "Copayments"),
+            plan_hit("hb", "employee_handbook.pdf", handbook, 2, "Copayments")]
     composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
     question = "What is the copay for primary care visits under Northwind Standard?"
     composition = composer.compose(question, np.ones(64) / 8, hits, named=frozenset({"std"}))
@@ -308,15 +307,12 @@ def test_an_answer_about_the_named_document_quotes_no_other_documents_own_words(
 
 
 def test_in_the_document_a_question_names_its_name_is_no_evidence():
-    def plan_hit(document_id, title, text, rank):
-        return Hit(chunk_id=f"c{rank}", document_id=document_id, title=title, text=text, score=1.0 - rank / 10,
-                   section="In-network providers", page=4 + rank)
-
     plus, perks = "Northwind_Health_Plus_Benefits_Details.pdf", "PerksPlus.pdf"
     directory = "Use the searchable directory on the Northwind Health Plus website to find in-network providers."
     costs = "When you use in-network providers, you will pay lower out-of-pocket costs."
     elsewhere = "Northwind Health Plus members get a discount on gym fees."  # another document naming it
-    hits = [plan_hit("plus", plus, f"{directory}\n{costs}", 0), plan_hit("perks", perks, elsewhere, 1)]
+    hits = [plan_hit("plus", plus, f"{directory}\n{costs}", 0, "In-network providers"),
+            plan_hit("perks", perks, elsewhere, 1, "In-network providers")]
     composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
     question = "What are the benefits of using in-network providers according to Northwind Health Plus?"
     weights = {stem: 1.0 for stem in stems(question)}

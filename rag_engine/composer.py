@@ -328,12 +328,14 @@ class ExtractiveComposer:
             telling = title_words(h.title for h in hits if h.document_id in siblings) - named_words
             about = [named_documents(u.text, passages).documents if stem_set(u.text) & telling else frozenset()
                      for u in units]
-            # What another document says is no answer about the named one (see ``compose``) unless it says a word of
-            # the named one's title that no other title has ("standard": it compares the two).
+            # What another document says is no answer about the named one (see ``compose``) unless it names that one
+            # too, by the words of its title no other title has that the question used ("Unlike Northwind Standard,
+            # …" compares the two; "Northwind Health" alone, as both plans' booklets say, names neither).
             others = {h.document_id for h in hits if h.document_id not in named}
             own_name = named_words - title_words(h.title for h in hits if h.document_id in others)
+            asked_name = own_name & stem_set(question) or own_name
             for unit in units:
-                unit.elsewhere = hits[unit.hit].document_id in others and not stem_set(unit.text) & own_name
+                unit.elsewhere = hits[unit.hit].document_id in others and not asked_name <= stem_set(unit.text)
             units = [u for u, documents in zip(units, about)
                      if not documents & siblings or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}

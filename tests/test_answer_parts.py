@@ -304,6 +304,13 @@ def test_an_answer_about_the_named_document_quotes_no_other_documents_own_words(
     # and when the named document has nothing usable, what the others say is still better than nothing
     alone = composer.compose(question, np.ones(64) / 8, hits[:1], named=frozenset({"std"}))
     assert theirs in alone.text, alone.text
+    # the insurer's name, which both booklets say, names neither plan: asked about Northwind Health Plus, the Standard
+    # booklet's "Northwind Health …" sentence is still the other plan's
+    brand = "Northwind Health sets the copayment for primary care visits at $30."
+    asked_plus = "What is the copay for primary care visits under Northwind Health Plus?"
+    plus_answer = composer.compose(asked_plus, np.ones(64) / 8, [hits[0], plan_hit("std", standard, brand, 1)],
+                                   named=frozenset({"plus"}))
+    assert theirs in plus_answer.text and brand not in plus_answer.text, plus_answer.text
 
 
 def test_in_the_document_a_question_names_its_name_is_no_evidence():

@@ -469,12 +469,16 @@ class ExtractiveComposer:
         candidates = [u for u in candidates if not u.elsewhere] or candidates
         if said and value_question:
             # A follow-up's answer does not repeat the answer before it ("Skiing and snowboarding lessons"
-            # again, asked whether PerksPlus also pays for travel): parts with no word of their own, and
+            # again, asked whether PerksPlus also pays for travel): parts with no word of their own or that
+            # nearly repeat one of its sentences ("The IRO is a third-party organization that reviews appeals
+            # and complaints …" after "The IRO is a third-party organization that reviews appeals …"), and
             # lists with no item of their own, left out, unless they hold a word of the customer's last
             # message ("And what does it cost?" after an answer that said the price) or nothing else is left.
             known, asked = stem_set(said), stem_set(value_question)
+            before = [_signature(sentence) for line in said.splitlines() for sentence in self.split_sentences(line)]
             fresh = [u for u in candidates if stem_set(u.text) & asked or
-                     (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known)]
+                     (any(stem_set(i.text) - known for i in u.items) if u.items else stem_set(u.text) - known
+                      and not any(_near_duplicate(_signature(u.text), b) for b in before))]
             candidates = fresh or candidates
         extra = max(0, len(asks) - 1)
         max_words = self.max_words + extra * self.ask_words

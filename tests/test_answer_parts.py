@@ -165,6 +165,16 @@ def test_a_follow_ups_answer_does_not_repeat_the_answer_before_it():
     asked_again = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)], said=said,
                                    value_question="Which scuba lessons exactly?").text
     assert "Scuba diving lessons" in asked_again, asked_again
+    # a part that says the answer before again in a few more words is a repeat too
+    iro = ("The Independent Review Organization is a third-party organization that reviews appeals and complaints "
+           "about services that have been denied coverage.")
+    final = "Once the organization has completed its review, it issues a formal decision."
+    said_iro = ("The Independent Review Organization is a third-party organization that reviews appeals about "
+                "services that were denied coverage. [1]")
+    follow_up = composer.compose("What does the Independent Review Organization do? Is its decision final?",
+                                 np.ones(64) / 8, [hit(iro), hit(final, rank=1)], said=said_iro,
+                                 value_question="Is it final?").text
+    assert "third-party organization" not in follow_up and "formal decision" in follow_up, follow_up
 
 
 def test_a_what_is_question_prefers_the_sentence_that_says_what_it_is():

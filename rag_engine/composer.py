@@ -30,7 +30,8 @@ from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from .chunking import CONTEXT_SEPARATOR
+from .chunking import CONTEXT_SEPARATOR, display_title
+from .english import is_english_word
 from .naming import named_documents, title_words
 from .text import stem_set, stems
 from .types import Hit, Source
@@ -75,6 +76,16 @@ INTRO_SAYS = 8  # words from which a list's intro says what the list is about (6
 LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
 
 
+SIBLING, OTHER = "sibling", "other"  # what Unit.elsewhere says of a part's document
+
+
+def _is_a_name(title: str) -> bool:
+    """Whether a document's title names it rather than a topic: two words or more ("Northwind Standard Benefits
+    Details"), or one that is no English word ("PerksPlus"; not "hospice")."""
+    words = display_title(title).split()
+    return len(words) > 1 or bool(words) and not is_english_word(words[0])
+
+
 @dataclass
 class Unit:
     hit: int
@@ -93,7 +104,7 @@ class Unit:
     relevance: float = 0.0  # similarity + weighted shared words: what the gate reads (not the rank)
     features: Optional[np.ndarray] = None
     not_evidence: frozenset = frozenset()  # stems of the question it gets no credit for sharing (its document's name)
-    elsewhere: bool = False  # from a document other than the one the question names, and not naming that one
+    elsewhere: str = ""  # SIBLING / OTHER: from a document other than the one the question names, not naming it
 
     @property
     def words(self) -> int:
@@ -330,12 +341,17 @@ class ExtractiveComposer:
                      for u in units]
             # What another document says is no answer about the named one (see ``compose``) unless it names that one
             # too, by the words of its title no other title has that the question used ("Unlike Northwind Standard,
-            # …" compares the two; "Northwind Health" alone, as both plans' booklets say, names neither).
+            # …" compares the two; "Northwind Health" alone, as both plans' booklets say, names neither). A sibling's
+            # sentence is always the other product's; another document's only when the name is a name: "hospice.md"
+            # is named by any question about hospice care, which other documents may answer in part.
             others = {h.document_id for h in hits if h.document_id not in named}
             own_name = named_words - title_words(h.title for h in hits if h.document_id in others)
             asked_name = own_name & stem_set(question) or own_name
+            proper = all(_is_a_name(h.title) for h in hits if h.document_id in named)
             for unit in units:
-                unit.elsewhere = hits[unit.hit].document_id in others and not asked_name <= stem_set(unit.text)
+                document = hits[unit.hit].document_id
+                if document in others and not asked_name <= stem_set(unit.text):
+                    unit.elsewhere = SIBLING if document in siblings else OTHER if proper else ""
             units = [u for u, documents in zip(units, about)
                      if not documents & siblings or documents & named] or units
         rare = rarity(set().union(*(stem_set(u.text) for u in units)) - set(weights)) if rarity else {}
@@ -466,7 +482,10 @@ class ExtractiveComposer:
         # I mean the Standard plan" answered with the Plus booklet's $20 copay; "How much money does PerksPlus give me
         # per year?" with Northwind Standard's out-of-pocket maximum), while the named one has anything to say. The
         # gate still reads the whole ranking (what it was calibrated on).
-        candidates = [u for u in candidates if not u.elsewhere] or candidates
+        # (For a compound question only a sibling's: "What is PerksPlus, and what is the deductible?" asks the
+        # second of other documents.)
+        candidates = [u for u in candidates if not (u.elsewhere == SIBLING or u.elsewhere == OTHER and not asks)] \
+            or candidates
         if said and value_question:
             # A follow-up's answer does not repeat the answer before it ("Skiing and snowboarding lessons"
             # again, asked whether PerksPlus also pays for travel): parts with no word of their own or that
@@ -535,6 +554,10 @@ class ExtractiveComposer:
             chosen.append(unit)
             used_ids.add(id(unit))
             words += unit.words
+        # A row chosen before the sentence that states its values and more is the repeat then.
+        for unit in [u for u in chosen if u.kind == "row"]:
+            if _row_said(unit, [c for c in chosen if c is not unit]):
+                chosen.remove(unit)
         if len(chosen) > 1 and not wanted and not asks:
             # Without a value asked for, parts of one passage read best in the document's order.
             first = chosen[0]
@@ -546,6 +569,8 @@ class ExtractiveComposer:
         """A part that makes a point already made, in other words ("… responsible for a greater portion of
         the costs" twice): nearly the same meaning, and hardly a word of its own (the sentence that adds
         "specialty drugs", or the out-of-network copay beside the in-network one, makes a point of its own)."""
+        if _row_said(unit, chosen):
+            return True
         if unit.vector is None:
             return False
         words, figures = stem_set(unit.text), set(FIGURE.findall(unit.text))
@@ -611,6 +636,16 @@ class ExtractiveComposer:
             paragraphs.append("\n".join(loose_items))
         text = _join_paragraphs(paragraphs)
         return Composition(text, sources, max(u.relevance for u in top), top)
+
+
+def _row_said(unit: Unit, others: List[Unit]) -> bool:
+    """A table row whose values ``others`` already state ("Plan: Acme Pro; Price: 49 dollars per year" beside
+    "Acme Pro members pay 49 dollars per year …"): its column labels are all it would add."""
+    if unit.kind != "row" or not others:
+        return False
+    values = " ".join(cell.split(": ", 1)[-1] for cell in unit.text.split("; "))
+    return stem_set(values) <= set().union(*(stem_set(c.text) for c in others)) and \
+        set(FIGURE.findall(values)) <= set().union(*(FIGURE.findall(c.text) for c in others))
 
 
 def _opening_first(chosen: List[Unit]) -> List[Unit]:

@@ -131,6 +131,17 @@ class DistinctVectorModel:
         return [v / np.linalg.norm(v) for v in vectors]
 
 
+def test_a_table_row_whose_values_the_answer_already_states_is_left_out():
+    sentence = "Acme Pro members pay 49 dollars per year and get 10 percent off every order."
+    pro = "Plan: Acme Pro; Price: 49 dollars per year"
+    basic = "Plan: Acme Basic; Price: 19 dollars per year"
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    answer = composer.compose("How much does an Acme membership cost?", np.ones(64) / 8,
+                              [hit(sentence), hit(f"{pro}\n{basic}", section="Plans", rank=1)]).text
+    assert sentence in answer and basic in answer, answer  # a row with a value of its own stays
+    assert pro not in answer, answer
+
+
 def test_a_short_item_whose_list_intro_is_in_another_passage_is_no_part_of_its_own():
     # The chunk opens mid-list: "- Certain Imaging Services" alone says nothing.
     text = ("- Certain Imaging Services\n- Certain Lab Tests\n"
@@ -321,6 +332,31 @@ def test_an_answer_about_the_named_document_quotes_no_other_documents_own_words(
     plus_answer = composer.compose(asked_plus, np.ones(64) / 8, [hits[0], plan_hit("std", standard, brand, 1)],
                                    named=frozenset({"plus"}))
     assert theirs in plus_answer.text and brand not in plus_answer.text, plus_answer.text
+
+
+def test_a_title_that_is_a_topic_or_a_compound_question_keeps_the_other_documents_answers():
+    gym = "PerksPlus pays up to $1,000 a year for gym memberships."
+    deductible = "The deductible for Northwind Standard is $2,000 per person, per year."
+    hits = [plan_hit("perks", "PerksPlus.pdf", gym, 0, "Perks"),
+            plan_hit("std", "Northwind_Standard_Benefits_Details.pdf", deductible, 1, "Deductibles")]
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    named = frozenset({"perks"})
+    # asked about PerksPlus alone, the plan's deductible is another document's answer
+    alone = composer.compose("How much does PerksPlus pay per year?", np.ones(64) / 8, hits, named=named)
+    assert gym in alone.text and deductible not in alone.text, alone.text
+    # a compound question asks its second ask of the other documents
+    asks = [("How much does PerksPlus pay per year", np.ones(64) / 8), ("what is the deductible", np.ones(64) / 8)]
+    both = composer.compose("How much does PerksPlus pay per year, and what is the deductible?", np.ones(64) / 8,
+                            hits, asks=asks, named=named)
+    assert gym in both.text and deductible in both.text, both.text
+    # a one-word title that is an English word names a topic ("hospice.md"), which other documents answer too
+    nursing = "Hospice care covers nursing visits and respite stays."
+    providers = "Choosing an in-network provider keeps your hospice costs lower."
+    topic = composer.compose("What does hospice care cover?", np.ones(64) / 8,
+                             [plan_hit("hospice", "hospice.md", nursing, 0, "Hospice"),
+                              plan_hit("costs", "provider_costs.md", providers, 1, "Costs")],
+                             named=frozenset({"hospice"}))
+    assert nursing in topic.text and providers in topic.text, topic.text
 
 
 def test_in_the_document_a_question_names_its_name_is_no_evidence():

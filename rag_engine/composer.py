@@ -24,7 +24,7 @@ import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -58,8 +58,14 @@ QUESTION_VALUE = [
 NUMBER = re.compile(r"\d")
 FIGURE = re.compile(r"\d[\d,.]*")
 LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such|also|additionally|in addition|however|"
-                        r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise)\b", re.I)
+                        r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise|as a result|"
+                        r"therefore|thus|in this case|in these cases|in these situations)\b", re.I)
 POINTS_BACK = re.compile(r"^(?:these|this|they|those|such|it|which|them)\b", re.I)
+# An opening that frames the sentence rather than leans on one before it ("For example, preventive care is covered at
+# 100 % …"): dropped when the sentence opens the answer. A sentence that makes a further point ("Additionally, …",
+# "However, …") or depends on one before ("In this case, …") gives way instead to the first part that stands alone.
+FRAMING = re.compile(r"^(?:for example|for instance|in conclusion|in summary|to summarize|on the other hand),\s+(?=\w)",
+                     re.I)
 URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
 # What a sentence's rank is computed from (see ``sentence_features``), and the weights of the linear
 # model over them, fitted by `python -m bench.fit_composer` on the answer benchmark's train split
@@ -649,9 +655,16 @@ def _row_said(unit: Unit, others: List[Unit]) -> bool:
 
 
 def _opening_first(chosen: List[Unit]) -> List[Unit]:
-    """An answer does not open on a sentence that leans on one before it ("This includes …",
-    "Additionally, …"): the first part that stands alone goes first, the rest keep their order."""
-    if not chosen or not LEANS_BACK.match(chosen[0].text):
+    """An answer does not open on a sentence that leans on one before it: "For example, …" opens without its
+    framing (``FRAMING``); before "This includes …" or "Additionally, …" the first part that stands alone goes first,
+    the rest keep their order."""
+    if not chosen:
+        return chosen
+    framing = FRAMING.match(chosen[0].text)
+    if framing and not chosen[0].labelled:
+        rest = chosen[0].text[framing.end():]
+        return [replace(chosen[0], text=rest[0].upper() + rest[1:])] + chosen[1:]
+    if not LEANS_BACK.match(chosen[0].text):
         return chosen
     standalone = next((u for u in chosen if not LEANS_BACK.match(u.text)), None)
     return chosen if standalone is None else [standalone] + [u for u in chosen if u is not standalone]

@@ -438,3 +438,30 @@ def test_each_part_after_the_first_gains_for_the_question_words_no_part_has_said
     assert "in-network provider" not in answer(0.0) and "remaining balance" not in answer(0.0)
     both = answer(ExtractiveComposer(SameVectorModel(), split_sentences).fresh_coverage)  # the default
     assert "Right of Recovery" in both and ("in-network provider" in both or "remaining balance" in both), both
+
+
+def test_an_answer_does_not_open_on_a_sentence_that_leans_on_one_before_it():
+    from rag_engine.composer import Unit, _opening_first
+
+    def part(order, text):
+        return Unit(hit=0, line=order, order=order, kind="sentence", text=text, page=1, section="")
+
+    standing = "The copayment for primary care visits is around $30."
+    # an opening that only frames the sentence is dropped; the best part stays first
+    for opening, opened in (("For example, copays for office visits may be $20.",
+                             "Copays for office visits may be $20."),
+                            ("In conclusion, the plan makes exceptions.", "The plan makes exceptions."),
+                            ("On the other hand, out-of-network care costs more.", "Out-of-network care costs more.")):
+        chosen = [part(0, opening), part(1, standing)]
+        assert [u.text for u in _opening_first(chosen)] == [opened, standing], opening
+        assert chosen[0].text == opening  # the part itself (what the gate read) is untouched
+    # a further point, or one that depends on what came before, gives way to the first part that stands alone
+    for opening in ("This covers both the provider and the facility.", "Additionally, specialists cost $50.",
+                    "In this case, you pay nothing.", "As a result, the claim is denied."):
+        chosen = [part(0, opening), part(1, standing), part(2, "They are listed on your card.")]
+        assert [u.order for u in _opening_first(chosen)] == [1, 0, 2], opening
+    # a part that stands alone stays first, as it is; and when none does, the order stays
+    alone = [part(0, "Overall, copays vary by provider."), part(1, "For example, $20.")]
+    assert _opening_first(alone) == alone
+    leaning = [part(0, "This is $20."), part(1, "They vary.")]
+    assert _opening_first(leaning) == leaning

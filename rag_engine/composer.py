@@ -61,6 +61,7 @@ LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such|also|
                         r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise|as a result|"
                         r"therefore|thus|in this case|in these cases|in these situations)\b", re.I)
 POINTS_BACK = re.compile(r"^(?:these|this|they|those|such|it|which|them)\b", re.I)
+ORDINAL = re.compile(r"^(?:first|firstly|second|secondly|third|thirdly|fourth|finally|lastly)\b", re.I)
 # An opening that frames the sentence rather than leans on one before it ("For example, preventive care is covered at
 # 100 % …"): dropped when the sentence opens the answer. A sentence that makes a further point ("Additionally, …",
 # "However, …") or depends on one before ("In this case, …") gives way instead to the first part that stands alone.
@@ -569,7 +570,7 @@ class ExtractiveComposer:
             first = chosen[0]
             rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
             chosen = [first] + rest
-        return self._render(_opening_first(chosen), hits, best, top)
+        return self._render(_opening_first(_in_sequence(chosen)), hits, best, top)
 
     def _says_again(self, unit: Unit, chosen: List[Unit]) -> bool:
         """A part that makes a point already made, in other words ("… responsible for a greater portion of
@@ -622,15 +623,19 @@ class ExtractiveComposer:
 
         paragraphs: List[str] = []
         loose_items: List[str] = []
+        heading = ""  # the label the part before was given ("Split Copay For Office Visits: …"), said once
         for unit in chosen:
             if unit.kind == "item" and not unit.items:
                 loose_items.append(f"- {unit.text} [{cite(unit)}]")
+                heading = ""
                 continue
             if loose_items:
                 paragraphs.append("\n".join(loose_items))
                 loose_items = []
             number = cite(unit)
             text = _label(unit)
+            label = text[: len(text) - len(unit.text)] if text.endswith(unit.text) else ""
+            text, heading = (unit.text if label and label == heading else text), label
             if unit.items:
                 # A list that runs onto the next page cites that page on the items printed there.
                 item_lines = "\n".join(f"- {i.text}" + (f" [{cite(i)}]" if where(i) != where(unit) else "")
@@ -652,6 +657,17 @@ def _row_said(unit: Unit, others: List[Unit]) -> bool:
     values = " ".join(cell.split(": ", 1)[-1] for cell in unit.text.split("; "))
     return stem_set(values) <= set().union(*(stem_set(c.text) for c in others)) and \
         set(FIGURE.findall(values)) <= set().union(*(FIGURE.findall(c.text) for c in others))
+
+
+def _in_sequence(chosen: List[Unit]) -> List[Unit]:
+    """A passage's parts that count off ("First, …", "Second, …") read in the document's order, in the places its
+    parts hold in the answer (a value asked for may have put "Second, … within six months" before "First, …")."""
+    out = list(chosen)
+    for hit in {u.hit for u in chosen if ORDINAL.match(u.text)}:
+        places = [i for i, u in enumerate(out) if u.hit == hit]
+        for place, unit in zip(places, sorted((out[i] for i in places), key=lambda u: u.order)):
+            out[place] = unit
+    return out
 
 
 def _opening_first(chosen: List[Unit]) -> List[Unit]:

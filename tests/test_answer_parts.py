@@ -43,6 +43,16 @@ def test_a_label_line_heads_its_paragraph_and_labels_its_figures():
     assert _label(support[0]) == "Call 1-800-555-0199 or write to help@acme.example."
 
 
+def test_a_label_is_said_once_for_the_parts_under_it():
+    split = ("Split Copay For Office Visits:\nOffice visits with primary care physicians are subject to a $35 copay. "
+             "Office visits with specialists are subject to a $60 copay.")
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    answer = composer.compose("What are the split copays for office visits?", np.ones(64) / 8,
+                              [hit(split, section="Plan › Copays")]).text
+    assert answer == ("Split Copay For Office Visits: Office visits with primary care physicians are subject to a $35 "
+                      "copay. [1] Office visits with specialists are subject to a $60 copay. [1]"), answer
+
+
 def test_a_label_over_a_list_is_the_lists_intro():
     units = units_of([hit("Primary Responsibilities:\n- Lead the team\n- Manage the budget")], split_sentences)
     intro = units[0]
@@ -465,3 +475,19 @@ def test_an_answer_does_not_open_on_a_sentence_that_leans_on_one_before_it():
     assert _opening_first(alone) == alone
     leaning = [part(0, "This is $20."), part(1, "They vary.")]
     assert _opening_first(leaning) == leaning
+
+
+def test_parts_that_count_off_read_in_the_documents_order():
+    from rag_engine.composer import Unit, _in_sequence
+
+    def part(hit, order, text):
+        return Unit(hit=hit, line=order, order=order, kind="sentence", text=text, page=1, section="")
+
+    other = part(0, 0, "Your other plan pays first.")
+    second = part(1, 12, "Second, it only applies to claims filed within six months.")
+    first = part(1, 10, "First, it only applies to covered services.")
+    loose = part(2, 20, "Claims are paid in 30 days.")
+    assert [u.order for u in _in_sequence([other, second, loose, first])] == [0, 10, 20, 12]
+    # passages that do not count off keep the order the answer chose
+    plain = [part(1, 12, "It applies to claims."), part(1, 10, "It applies to services.")]
+    assert _in_sequence(plain) == plain

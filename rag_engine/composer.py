@@ -14,7 +14,11 @@ repeated and near-repeated sentences (overlapping chunks of one page) are droppe
 keeps its label (the heading it sits under), a list's intro brings its items as a Markdown list,
 and up to about 90 words are chosen by maximal marginal relevance (60 more for each further ask of a
 compound question), each part after the first gaining for the question's words no part has said yet.
-Each part is cited by the (document, page) it came from, numbered as cited.
+A question that names a document is answered with that document's words (another's only when they name it
+too); a follow-up's answer does not say the answer before it again; a table row whose values another part
+states is left out. The answer opens on a part that stands alone, a label is said once for the parts under
+it, and parts that count off ("First, … Second, …") keep the document's order. Each part is cited by the
+(document, page) it came from, numbered as cited.
 """
 
 from __future__ import annotations

@@ -291,7 +291,7 @@ class ExtractiveComposer:
                  redundancy: float = 1.5, embed_section: float = 1.0, max_units: int = 14,
                  cache_size: int = 10000, sentence_weights: Sequence[float] = SENTENCE_WEIGHTS,
                  max_candidates: int = 12, same_point: float = 0.85, own_words: int = 4,
-                 ask_words: int = 60, ask_parts: int = 1, fresh_coverage: float = 8.0):
+                 ask_words: int = 60, ask_parts: int = 1, fresh_coverage: float = 8.0, min_similarity: float = 0.4):
         self.embed_model = embed_model
         # A chunk's lines come back answer after answer: each is split into sentences once.
         self.split_sentences = _remembered(split_sentences)
@@ -314,6 +314,12 @@ class ExtractiveComposer:
         # What a part gains for each share of the question's words it adds (`bench.tune_composer --grid
         # fresh_coverage=0,1,2,4,6,8,12,16,24` on train: 0–4 the same, 6–24 one fact more; 8 taken).
         self.fresh_coverage = fresh_coverage
+        # A part whose similarity to the question is below this share of the best candidate's is about something
+        # else, whatever words it shares ("Responsibilities: … via phone, email, and chat" for "What is their email
+        # address?"). `bench.tune_composer --grid min_similarity=0,0.3,0.4,0.5,0.6` on train: page and facts the
+        # same up to 0.5 (0.6: a page fewer); 0.4 taken, the train answers it changes read better and 0.5's more
+        # do not (and cost a held-out fact, seen in the same run).
+        self.min_similarity = min_similarity
         self._cache: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._lock = threading.Lock()
 
@@ -526,6 +532,11 @@ class ExtractiveComposer:
             said_here = says(u)
             return sum(v for w, v in own.items() if w in said_here and w not in covered) / (sum(own.values()) or 1.0)
 
+        # A part far less similar to the question than the best is about something else (``min_similarity``); not
+        # for a compound question, whose asks each have a best of their own.
+        top_similarity = max((float(u.features[0]) for u in candidates), default=0.0)
+        if self.min_similarity and not asks and top_similarity > 0:
+            candidates = [u for u in candidates if float(u.features[0]) >= self.min_similarity * top_similarity]
         while candidates and len(chosen) < max_parts and words < max_words:
             relevance = firsts.pop(0) if firsts else {id(u): u.score for u in candidates}
             unit = max(candidates, key=lambda u: relevance.get(id(u), -math.inf) - self.redundancy * max(

@@ -46,7 +46,7 @@ def test_a_label_line_heads_its_paragraph_and_labels_its_figures():
 def test_a_label_is_said_once_for_the_parts_under_it():
     split = ("Split Copay For Office Visits:\nOffice visits with primary care physicians are subject to a $35 copay. "
              "Office visits with specialists are subject to a $60 copay.")
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0)
     answer = composer.compose("What are the split copays for office visits?", np.ones(64) / 8,
                               [hit(split, section="Plan › Copays")]).text
     assert answer == ("Split Copay For Office Visits: Office visits with primary care physicians are subject to a $35 "
@@ -134,7 +134,8 @@ def test_a_point_made_again_in_other_words_is_left_out_but_a_new_figure_is_not()
 
 
 class DistinctVectorModel:
-    """A vector of its own for every text (nearly orthogonal in 64 dimensions): no part repeats another."""
+    """A vector of its own for every text (nearly orthogonal in 64 dimensions): no part repeats another. Its
+    similarities to a question are noise, so the composers built on it leave the similarity floor off."""
 
     def get_text_embedding_batch(self, texts):
         vectors = [np.random.default_rng(sum(map(ord, text))).standard_normal(64).astype(np.float32) for text in texts]
@@ -145,7 +146,7 @@ def test_a_table_row_whose_values_the_answer_already_states_is_left_out():
     sentence = "Acme Pro members pay 49 dollars per year and get 10 percent off every order."
     pro = "Plan: Acme Pro; Price: 49 dollars per year"
     basic = "Plan: Acme Basic; Price: 19 dollars per year"
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0)
     answer = composer.compose("How much does an Acme membership cost?", np.ones(64) / 8,
                               [hit(sentence), hit(f"{pro}\n{basic}", section="Plans", rank=1)]).text
     assert sentence in answer and basic in answer, answer  # a row with a value of its own stays
@@ -156,7 +157,7 @@ def test_a_short_item_whose_list_intro_is_in_another_passage_is_no_part_of_its_o
     # The chunk opens mid-list: "- Certain Imaging Services" alone says nothing.
     text = ("- Certain Imaging Services\n- Certain Lab Tests\n"
             "Some pediatric services are exempt from prior authorization as well.")
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0)
     answer = composer.compose("Which services need no prior authorization?", np.ones(64) / 8, [hit(text)]).text
     assert "Imaging" not in answer and "Lab Tests" not in answer, answer
     assert "pediatric services are exempt" in answer, answer
@@ -170,7 +171,7 @@ def test_a_follow_ups_answer_does_not_repeat_the_answer_before_it():
     lessons = ("Some of the lessons covered under PerksPlus include:\n- Skiing and snowboarding lessons\n"
                "- Scuba diving lessons\n- Surfing lessons")
     travel = "Travel expenses are not covered unless they are related to a fitness program."
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0)
     question = "Does PerksPlus cover ski lessons? Does it also pay for travel expenses?"
     said = "Yes, skiing and snowboarding lessons are covered, as are scuba diving and surfing lessons. [1]"
     before = composer.compose(question, np.ones(64) / 8, [hit(lessons), hit(travel, rank=1)]).text
@@ -252,8 +253,8 @@ def test_each_ask_of_a_compound_question_gets_room_of_its_own():
     hits = [hit("\n".join(first)), hit("\n".join(second), rank=1)]
     asks = [("How are claims filed?", np.ones(64) / 8), ("What does hospice care include?", np.ones(64) / 8)]
     parts = lambda answer: answer.count("[")  # noqa: E731 - one citation per part
-    single = ExtractiveComposer(DistinctVectorModel(), split_sentences, ask_words=0, ask_parts=0)
-    roomy = ExtractiveComposer(DistinctVectorModel(), split_sentences, ask_words=60, ask_parts=1)
+    single = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0, ask_words=0, ask_parts=0)
+    roomy = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0, ask_words=60, ask_parts=1)
     question = "How are claims filed, and what does hospice care include?"
     assert parts(single.compose(question, np.ones(64) / 8, hits, asks=asks).text) == 4
     answer = roomy.compose(question, np.ones(64) / 8, hits, asks=asks).text
@@ -269,7 +270,7 @@ def test_a_question_in_the_document_is_no_part_of_an_answer():
     units = units_of([hit(text)], split_sentences)
     assert [u.text for u in units if ExtractiveComposer._usable(u)] == [
         "All members of the plan are eligible for the split copay.", "Appeals are filed within 180 days of a denial."]
-    answer = ExtractiveComposer(DistinctVectorModel(), split_sentences).compose(
+    answer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0).compose(
         "Who is eligible for the split copay?", np.ones(64) / 8, [hit(text)]).text
     assert "?" not in answer and "All members" in answer, answer
 
@@ -299,7 +300,7 @@ def test_a_question_naming_a_document_is_not_answered_by_a_sentence_naming_its_s
             plan_hit("std", standard, "Some services need pre-authorization before they can be approved.", 2)] + [
             plan_hit("plus", plus, f"Northwind Health Plus reviews requests of kind {n} within days.", 3 + n)
             for n in range(4)]  # the sibling's passages say its name, as a booklet's do
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0, max_units=20)
     question = "What needs pre-authorization in Northwind Standard?"
     ranked = [u.text for u in composer.score(question, np.ones(64) / 8, hits, named=frozenset({"std"}))]
     assert not any(t.startswith("Northwind Health Plus") for t in ranked), ranked
@@ -322,7 +323,7 @@ def test_an_answer_about_the_named_document_quotes_no_other_documents_own_words(
     hits = [plan_hit("plus", plus, f"{theirs}\n{comparison}", 0, "Copayments"),
             plan_hit("std", standard, ours, 1, "Copayments"),
             plan_hit("hb", "employee_handbook.pdf", handbook, 2, "Copayments")]
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0, max_units=20)
     question = "What is the copay for primary care visits under Northwind Standard?"
     composition = composer.compose(question, np.ones(64) / 8, hits, named=frozenset({"std"}))
     assert ours in composition.text, composition.text
@@ -349,7 +350,7 @@ def test_a_title_that_is_a_topic_or_a_compound_question_keeps_the_other_document
     deductible = "The deductible for Northwind Standard is $2,000 per person, per year."
     hits = [plan_hit("perks", "PerksPlus.pdf", gym, 0, "Perks"),
             plan_hit("std", "Northwind_Standard_Benefits_Details.pdf", deductible, 1, "Deductibles")]
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0, max_units=20)
     named = frozenset({"perks"})
     # asked about PerksPlus alone, the plan's deductible is another document's answer
     alone = composer.compose("How much does PerksPlus pay per year?", np.ones(64) / 8, hits, named=named)
@@ -376,7 +377,7 @@ def test_in_the_document_a_question_names_its_name_is_no_evidence():
     elsewhere = "Northwind Health Plus members get a discount on gym fees."  # another document naming it
     hits = [plan_hit("plus", plus, f"{directory}\n{costs}", 0, "In-network providers"),
             plan_hit("perks", perks, elsewhere, 1, "In-network providers")]
-    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, max_units=20)
+    composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0, max_units=20)
     question = "What are the benefits of using in-network providers according to Northwind Health Plus?"
     weights = {stem: 1.0 for stem in stems(question)}
     coverage = FEATURES.index("coverage")
@@ -442,7 +443,8 @@ def test_each_part_after_the_first_gains_for_the_question_words_no_part_has_said
     weights = {w: 3.0 if w in stems("right recovery") else 1.0 for w in stems(question)}  # the rarer words
 
     def answer(fresh_coverage: float) -> str:
-        composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, fresh_coverage=fresh_coverage)
+        composer = ExtractiveComposer(DistinctVectorModel(), split_sentences, min_similarity=0.0,
+                                      fresh_coverage=fresh_coverage)
         return composer.compose(question, np.ones(64) / 8, hits, weights=weights).text
 
     assert "in-network provider" not in answer(0.0) and "remaining balance" not in answer(0.0)
@@ -491,3 +493,35 @@ def test_parts_that_count_off_read_in_the_documents_order():
     # passages that do not count off keep the order the answer chose
     plain = [part(1, 12, "It applies to claims."), part(1, 10, "It applies to services.")]
     assert _in_sequence(plain) == plain
+
+
+class ScoredVectorModel:
+    """Each text's vector is the question's direction scaled by how related the test says it is."""
+
+    def __init__(self, related):
+        self.related = related
+
+    def get_text_embedding_batch(self, texts):
+        vectors = []
+        for text in texts:
+            share = next((v for k, v in self.related.items() if k in text), 0.0)
+            noise = np.random.default_rng(sum(map(ord, text))).standard_normal(64).astype(np.float32)
+            noise -= noise.mean()  # orthogonal to the all-ones question
+            noise /= np.linalg.norm(noise)
+            vector = share * np.ones(64, dtype=np.float32) / 8 + np.sqrt(max(0.0, 1 - share ** 2)) * noise
+            vectors.append(vector / np.linalg.norm(vector))
+        return vectors
+
+
+def test_a_part_far_less_similar_to_the_question_than_the_best_is_left_out():
+    officer = "To change your personal information, contact the Privacy Officer at privacy@contoso.com."
+    rights = "You have the right to request a copy of your personal information."
+    duties = "Update a customer's email address and contact details when they write."  # their words, not the point
+    model = ScoredVectorModel({"Privacy Officer": 0.8, "right to request": 0.5, "customer's email": 0.2})
+    hits = [hit(f"{officer}\n{rights}"), hit(duties, section="Job Description", rank=1)]
+    question = "Who do I contact about my personal information? What is their email address?"
+    answer = ExtractiveComposer(model, split_sentences).compose(question, np.ones(64) / 8, hits).text
+    assert officer in answer and rights in answer and duties not in answer, answer
+    unfloored = ExtractiveComposer(model, split_sentences, min_similarity=0.0).compose(question, np.ones(64) / 8,
+                                                                                       hits).text
+    assert duties in unfloored, unfloored

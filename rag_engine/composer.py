@@ -10,15 +10,15 @@ when / how many"; for "what are the limitations / exceptions …", a sentence th
 reassure repeat the question's topic in sentences that say nothing: "We strive to provide the
 best coverage for X"; the sentence that answers names things the question didn't). The weights
 are fitted on the answer benchmark's train split (``python -m bench.fit_composer``). Then
-repeated and near-repeated sentences (overlapping chunks of one page) are dropped, a figure
-keeps its label (the heading it sits under), a list's intro brings its items as a Markdown list,
-and up to about 90 words are chosen by maximal marginal relevance (60 more for each further ask of a
-compound question), each part after the first gaining for the question's words no part has said yet.
-A question that names a document is answered with that document's words (another's only when they name it
-too); a follow-up's answer does not say the answer before it again; a table row whose values another part
-states is left out. The answer opens on a part that stands alone, a label is said once for the parts under
-it, and parts that count off ("First, … Second, …") keep the document's order. Each part is cited by the
-(document, page) it came from, numbered as cited.
+repeated and near-repeated sentences (overlapping chunks of one page) are dropped, and up to about 90
+words are chosen by maximal marginal relevance (60 more for each further ask of a compound question), each
+part after the first gaining for the question's words no part has said yet. A question that names a document
+is answered with that document's words (another's only when they name it too); a follow-up's answer does not
+say the answer before it again; a table row whose values another part states is left out; a part far less
+similar to the question than the best is left out.
+
+The parts are read from the passages by ``answer_parts.py`` (sentences, list items with their intro, table
+rows, label lines); the chosen ones are written as the answer, labelled, listed and cited, by ``answer_text.py``.
 """
 
 from __future__ import annotations
@@ -28,17 +28,18 @@ import re
 import threading
 from collections import OrderedDict
 from functools import lru_cache
-from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from .answer_parts import OTHER, SIBLING, Unit, units_of, usable_text
+from .answer_text import Composition, render
 from .chunking import CONTEXT_SEPARATOR, display_title
 from .english import is_english_word
 from .naming import named_documents, title_words
 from .text import stem_set, stems
-from .types import Hit, Source
+from .types import Hit
 
 VALUE = {
     "money": re.compile(r"[$€£]\s?\d|\d\s?(?:dollars|euros|usd|percent|%)", re.I),
@@ -59,19 +60,7 @@ QUESTION_VALUE = [
     (re.compile(r"\b(?:limitations?|exclusions?|exceptions?|restrictions?|excluded|not\s+covered)\b|"
                 r"\b(?:doesn['’]t|does\s+not|isn['’]t|is\s+not|won['’]t)\s+(?:\w+\s+)?cover", re.I), "limit"),
 ]
-NUMBER = re.compile(r"\d")
 FIGURE = re.compile(r"\d[\d,.]*")
-LEANS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such|also|additionally|in addition|however|"
-                        r"furthermore|moreover|finally|lastly|second|secondly|third|then|otherwise|as a result|"
-                        r"therefore|thus|in this case|in these cases|in these situations)\b", re.I)
-POINTS_BACK = re.compile(r"^(?:these|this|they|those|such|it|which|them)\b", re.I)
-ORDINAL = re.compile(r"^(?:first|firstly|second|secondly|third|thirdly|fourth|finally|lastly)\b", re.I)
-# An opening that frames the sentence rather than leans on one before it ("For example, preventive care is covered at
-# 100 % …"): dropped when the sentence opens the answer. A sentence that makes a further point ("Additionally, …",
-# "However, …") or depends on one before ("In this case, …") gives way instead to the first part that stands alone.
-FRAMING = re.compile(r"^(?:for example|for instance|in conclusion|in summary|to summarize|on the other hand),\s+(?=\w)",
-                     re.I)
-URLISH = re.compile(r"^(?:https?://|www\.)\S+$|^\S+\.(?:com|org|net|example)\S*$", re.I)
 # What a sentence's rank is computed from (see ``sentence_features``), and the weights of the linear
 # model over them, fitted by `python -m bench.fit_composer` on the answer benchmark's train split
 # (listwise: a sentence holding a key fact ranked first; 5-fold cross-validated there). All but the last:
@@ -81,13 +70,7 @@ FEATURES = ("similarity", "coverage", "text_coverage", "value", "named_document"
             "rare_words", "length", "is_item", "is_intro", "passage_score", "opens_passage", "defines")
 SENTENCE_WEIGHTS = (7.057, 4.201, 2.846, 1.282, 0.282, 1.535, 5.489, 1.220, -0.572, -0.156, -0.057, -0.094, 0.819, 2.0)
 Rarity = Callable[[Iterable[str]], Dict[str, float]]  # stems -> idf in the tenant / the largest idf (0..1)
-# A short line that ends in a colon and heads the paragraph under it ("Out-of-Network Copays:").
-LABEL = re.compile(r"^[A-Z][^.!?:]{0,60}:$")
 INTRO_SAYS = 8  # words from which a list's intro says what the list is about (6, 8 and 10: the same answers)
-LIST_INTRO = re.compile(r"(?::|\b(?:include|includes|including|following|such as|are|these))\s*$", re.I)
-
-
-SIBLING, OTHER = "sibling", "other"  # what Unit.elsewhere says of a part's document
 
 
 def _is_a_name(title: str) -> bool:
@@ -95,31 +78,6 @@ def _is_a_name(title: str) -> bool:
     Details"), or one that is no English word ("PerksPlus"; not "hospice")."""
     words = display_title(title).split()
     return len(words) > 1 or bool(words) and not is_english_word(words[0])
-
-
-@dataclass
-class Unit:
-    hit: int
-    line: int
-    order: int
-    kind: str  # sentence | item | row
-    text: str
-    page: Optional[int]
-    section: str
-    score: float = 0.0
-    items: List["Unit"] = field(default_factory=list)  # a list intro's items
-    parent: Optional["Unit"] = None  # an item's intro ("PerksPlus covers … including:")
-    label: str = ""  # the label line over its paragraph ("Out-of-Network Copays:"), if any
-    labelled: bool = False  # the first sentence under that label: read with it
-    vector: Optional[np.ndarray] = None
-    relevance: float = 0.0  # similarity + weighted shared words: what the gate reads (not the rank)
-    features: Optional[np.ndarray] = None
-    not_evidence: frozenset = frozenset()  # stems of the question it gets no credit for sharing (its document's name)
-    elsewhere: str = ""  # SIBLING / OTHER: from a document other than the one the question names, not naming it
-
-    @property
-    def words(self) -> int:
-        return len(self.text.split()) + sum(len(i.text.split()) for i in self.items)
 
 
 # "What is prior-authorization in Northwind Standard?": asks what something is; "Prior-authorization is a
@@ -147,51 +105,6 @@ def defines(text: str, term: frozenset) -> bool:
 
 def value_kinds(question: str) -> List[str]:
     return [kind for pattern, kind in QUESTION_VALUE if pattern.search(question)]
-
-
-def units_of(hits: Sequence[Hit], split_sentences: Callable[[str], List[str]]) -> List[Unit]:
-    units: List[Unit] = []
-    for h, hit in enumerate(hits):
-        last_sentence: Optional[Unit] = None
-        lines = [(n, line.strip()) for n, line in enumerate(hit.text.split("\n")) if line.strip()]
-        section, label, fresh_label = hit.section, "", False
-        for i, (line_number, line) in enumerate(lines):
-            page = hit.pages[line_number] if hit.pages and line_number < len(hit.pages) else hit.page
-            if line.startswith("- "):
-                unit = Unit(h, line_number, len(units), "item", line[2:].strip(), page, section)
-                if last_sentence is not None and LIST_INTRO.search(last_sentence.text):
-                    last_sentence.items.append(unit)
-                    unit.parent = last_sentence
-                units.append(unit)
-                continue
-            following = lines[i + 1][1] if i + 1 < len(lines) else None
-            if LABEL.match(line) and not (following or "").startswith("- "):
-                # "In-Network Copays:" over a paragraph is that paragraph's heading, not a sentence:
-                # the paragraph reads under it ("In-Network Copays: … $20 …"); a label ending the
-                # chunk labels nothing here (the next chunk starts with it).
-                label = line.rstrip(":").strip()
-                section = f"{hit.section}{CONTEXT_SEPARATOR}{label}" if hit.section else label
-                fresh_label = True
-                continue
-            kind = "row" if re.match(r"^[^:;]{1,40}: ", line) and "; " in line else "sentence"
-            pieces = [line] if kind == "row" else _with_short_intro(split_sentences(line))
-            for piece in pieces:
-                piece = piece.strip()
-                if piece:
-                    last_sentence = Unit(h, line_number, len(units), kind, piece, page, section, label=label,
-                                         labelled=fresh_label)
-                    units.append(last_sentence)
-                    fresh_label = False
-    return units
-
-
-def _with_short_intro(sentences: List[str]) -> List[str]:
-    """"… exempt from prior authorization. These include:" is one list intro: its last words alone
-    introduce nothing — too short, or pointing back ("These include but are not limited to:")."""
-    if len(sentences) > 1 and LIST_INTRO.search(sentences[-1]) and (
-            len(sentences[-1].split()) < 4 or POINTS_BACK.match(sentences[-1])):
-        return sentences[:-2] + [f"{sentences[-2]} {sentences[-1]}"]
-    return sentences
 
 
 def _evidence(weights: Dict[str, float], unit: Unit) -> Dict[str, float]:
@@ -236,51 +149,9 @@ def _near_duplicate(a: frozenset, b: frozenset) -> bool:
     return overlap / len(a | b) >= 0.8 or overlap / min(len(a), len(b)) >= 0.95
 
 
-def _label(unit: Unit) -> str:
-    """A figure keeps its label: "Out-of-network: $50 primary care" when the sentence doesn't say it;
-    a paragraph's first sentence keeps the label line above it."""
-    if unit.labelled:
-        return f"{unit.label}: {unit.text}"
-    leaf = unit.label or (unit.section.split(CONTEXT_SEPARATOR)[-1].strip() if unit.section else "")
-    if not leaf or not NUMBER.search(unit.text) or unit.kind == "row":
-        return unit.text
-    # A heading labels a short figure; a label line labels every figure of its paragraph. A chapter's
-    # title in capitals ("DEFINITIONS") qualifies no figure under it, nor does a heading that asks ("How do I
-    # contact support?": the answer would quote a question).
-    if stem_set(leaf) <= stem_set(unit.text) or len(unit.text.split()) > 14 and not unit.label \
-            or not unit.label and leaf.isupper() or leaf.endswith("?"):
-        return unit.text
-    return f"{leaf}: {unit.text}"
-
-
-@lru_cache(maxsize=20000)
-def _usable_text(kind: str, text: str) -> bool:
-    words = text.split()
-    if URLISH.match(text.strip()):
-        return False
-    if kind == "sentence":
-        # Bare headings, fragments and shouted titles are not sentences an answer can quote; nor is a
-        # question ("Who is eligible for Split Copay for Office Visits?": a heading, or one the text asks).
-        if text.rstrip("\"”’) ").endswith("?"):
-            return False
-        letters = [c for c in text if c.isalpha()]
-        if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
-            return False
-        return len(words) >= 4 and not (len(words) <= 12 and not re.search(r"[.!?:;)\"”]$", text))
-    return len(words) >= 1
-
-
 def _remembered(split_sentences: Callable[[str], List[str]]) -> Callable[[str], List[str]]:
     cached = lru_cache(maxsize=20000)(lambda line: tuple(split_sentences(line)))
     return lambda line: list(cached(line))
-
-
-@dataclass
-class Composition:
-    text: str
-    sources: List[Source]
-    best_score: float  # the best sentence's relevance: similarity + weighted shared words (-1: nothing usable)
-    ranked: List[Unit] = field(default_factory=list)  # the best units considered, best first (for the gate)
 
 
 class ExtractiveComposer:
@@ -466,7 +337,7 @@ class ExtractiveComposer:
         if unit.kind == "item" and unit.parent is None and len(unit.text.split()) < 4:
             # "- Certain Imaging Services" whose list's intro is in another passage: a fragment alone
             return False
-        return _usable_text(unit.kind, unit.text)
+        return usable_text(unit.kind, unit.text)
 
     def compose(self, question: str, question_embedding: Sequence[float], hits: Sequence[Hit],
                 value_question: Optional[str] = None, weights: Optional[Dict[str, float]] = None,
@@ -585,7 +456,7 @@ class ExtractiveComposer:
             first = chosen[0]
             rest = sorted(chosen[1:], key=lambda u: (u.hit != first.hit, u.hit, u.order))
             chosen = [first] + rest
-        return self._render(_opening_first(_in_sequence(chosen)), hits, best, top)
+        return render(chosen, hits, top)
 
     def _says_again(self, unit: Unit, chosen: List[Unit]) -> bool:
         """A part that makes a point already made, in other words ("… responsible for a greater portion of
@@ -616,53 +487,6 @@ class ExtractiveComposer:
             scores[id(unit)] = float(features @ self.sentence_weights)
         return scores
 
-    def _render(self, chosen: List[Unit], hits: Sequence[Hit], best: float, top: List[Unit]) -> Composition:
-        numbers: Dict[Tuple[str, Optional[int]], int] = {}
-        sources: List[Source] = []
-
-        def where(unit: Unit) -> Tuple[str, Optional[int]]:
-            return hits[unit.hit].document_id, unit.page
-
-        def cite(unit: Unit) -> int:
-            hit = hits[unit.hit]
-            key = where(unit)
-            if key not in numbers:
-                numbers[key] = len(numbers) + 1
-                sources.append(Source(document_id=hit.document_id, title=hit.title, page=unit.page,
-                                      chunk_id=hit.chunk_id,
-                                      score=hit.vector_score if hit.vector_score is not None else hit.score,
-                                      snippet=_snippet(unit.text if not unit.items else
-                                                       unit.text + " " + "; ".join(i.text for i in unit.items)),
-                                      url=hit.url))
-            return numbers[key]
-
-        paragraphs: List[str] = []
-        loose_items: List[str] = []
-        heading = ""  # the label the part before was given ("Split Copay For Office Visits: …"), said once
-        for unit in chosen:
-            if unit.kind == "item" and not unit.items:
-                loose_items.append(f"- {unit.text} [{cite(unit)}]")
-                heading = ""
-                continue
-            if loose_items:
-                paragraphs.append("\n".join(loose_items))
-                loose_items = []
-            number = cite(unit)
-            text = _label(unit)
-            label = text[: len(text) - len(unit.text)] if text.endswith(unit.text) else ""
-            text, heading = (unit.text if label and label == heading else text), label
-            if unit.items:
-                # A list that runs onto the next page cites that page on the items printed there.
-                item_lines = "\n".join(f"- {i.text}" + (f" [{cite(i)}]" if where(i) != where(unit) else "")
-                                        for i in unit.items)
-                paragraphs.append(f"{text} [{number}]\n{item_lines}")
-            else:
-                paragraphs.append(f"{text} [{number}]")
-        if loose_items:
-            paragraphs.append("\n".join(loose_items))
-        text = _join_paragraphs(paragraphs)
-        return Composition(text, sources, max(u.relevance for u in top), top)
-
 
 def _row_said(unit: Unit, others: List[Unit]) -> bool:
     """A table row whose values ``others`` already state ("Plan: Acme Pro; Price: 49 dollars per year" beside
@@ -674,46 +498,3 @@ def _row_said(unit: Unit, others: List[Unit]) -> bool:
         set(FIGURE.findall(values)) <= set().union(*(FIGURE.findall(c.text) for c in others))
 
 
-def _in_sequence(chosen: List[Unit]) -> List[Unit]:
-    """A passage's parts that count off ("First, …", "Second, …") read in the document's order, in the places its
-    parts hold in the answer (a value asked for may have put "Second, … within six months" before "First, …")."""
-    out = list(chosen)
-    for hit in {u.hit for u in chosen if ORDINAL.match(u.text)}:
-        places = [i for i, u in enumerate(out) if u.hit == hit]
-        for place, unit in zip(places, sorted((out[i] for i in places), key=lambda u: u.order)):
-            out[place] = unit
-    return out
-
-
-def _opening_first(chosen: List[Unit]) -> List[Unit]:
-    """An answer does not open on a sentence that leans on one before it: "For example, …" opens without its
-    framing (``FRAMING``); before "This includes …" or "Additionally, …" the first part that stands alone goes first,
-    the rest keep their order."""
-    if not chosen:
-        return chosen
-    framing = FRAMING.match(chosen[0].text)
-    if framing and not chosen[0].labelled:
-        rest = chosen[0].text[framing.end():]
-        return [replace(chosen[0], text=rest[0].upper() + rest[1:])] + chosen[1:]
-    if not LEANS_BACK.match(chosen[0].text):
-        return chosen
-    standalone = next((u for u in chosen if not LEANS_BACK.match(u.text)), None)
-    return chosen if standalone is None else [standalone] + [u for u in chosen if u is not standalone]
-
-
-def _join_paragraphs(paragraphs: List[str]) -> str:
-    out = ""
-    for paragraph in paragraphs:
-        if not out:
-            out = paragraph
-        elif "\n" in paragraph or paragraph.startswith("- ") or "\n" in out.split("\n\n")[-1] \
-                or out.split("\n\n")[-1].startswith("- "):  # a list, even of one item, stands apart
-            out += "\n\n" + paragraph
-        else:
-            out += " " + paragraph
-    return out
-
-
-def _snippet(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

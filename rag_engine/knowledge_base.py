@@ -18,7 +18,8 @@ from cachetools import TTLCache
 from .answering import (
     LLMSynthesizer, StreamingAnswer, is_fallback, normalize_history, sources_for, split_sentences, word_deltas,
 )
-from .composer import Composition, ExtractiveComposer
+from .answer_text import Composition
+from .composer import ExtractiveComposer
 from .database import async_url, create_engine, resolve_database_url
 from .embeddings import build_embed_model
 from .followups import (

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from rag_engine.answering import split_sentences
-from rag_engine.composer import FEATURES, ExtractiveComposer, _label, units_of
+from rag_engine.answer_parts import units_of
+from rag_engine.answer_text import with_label
+from rag_engine.composer import FEATURES, ExtractiveComposer
 from rag_engine.text import stems
 from rag_engine.types import Hit
 
@@ -29,18 +31,18 @@ def test_a_label_line_heads_its_paragraph_and_labels_its_figures():
     assert "In-Network Copays:" not in texts and "Tips:" not in texts  # labels are no sentences of their own
     first, twenty, fifty = units[1], units[2], units[3]
     assert first.section == "Plan › Copayments › In-Network Copays"
-    assert _label(first) == "In-Network Copays: For in-network services, copayments are lower."
+    assert with_label(first) == "In-Network Copays: For in-network services, copayments are lower."
     # a figure further down the paragraph keeps the label too, however long its sentence
-    assert _label(twenty).startswith("In-Network Copays: The copayment for primary care visits is around $20")
-    assert _label(fifty).startswith("Out-of-Network Copays: The copayment for primary care visits is typically "
+    assert with_label(twenty).startswith("In-Network Copays: The copayment for primary care visits is around $20")
+    assert with_label(fifty).startswith("Out-of-Network Copays: The copayment for primary care visits is typically "
                                     "around $50")
-    assert _label(units[0]) == units[0].text  # no label over it
+    assert with_label(units[0]) == units[0].text  # no label over it
     # a chapter's title in capitals qualifies nothing, nor does a heading that asks (no question in an answer)
     maximum = "Northwind Health Plus has an out-of-pocket maximum of $4,000 per year."
-    assert _label(units_of([hit(maximum, section="Plan › DEFINITIONS")], split_sentences)[0]) == maximum
+    assert with_label(units_of([hit(maximum, section="Plan › DEFINITIONS")], split_sentences)[0]) == maximum
     support = units_of([hit("Call 1-800-555-0199 or write to help@acme.example.", section="FAQ › How do I contact "
                                                                                          "support?")], split_sentences)
-    assert _label(support[0]) == "Call 1-800-555-0199 or write to help@acme.example."
+    assert with_label(support[0]) == "Call 1-800-555-0199 or write to help@acme.example."
 
 
 def test_a_label_is_said_once_for_the_parts_under_it():
@@ -276,7 +278,7 @@ def test_a_question_in_the_document_is_no_part_of_an_answer():
 
 
 def test_a_sentence_after_a_one_item_list_starts_a_paragraph_of_its_own():
-    from rag_engine.composer import _join_paragraphs
+    from rag_engine.answer_text import _join_paragraphs
 
     text = _join_paragraphs(["The plan meets the ACA's requirements. [1]", "- Make sure you understand them. [2]",
                              "The group includes all eligible employees. [3]", "Spouses are eligible too. [3]"])
@@ -408,7 +410,8 @@ def test_a_list_that_runs_onto_the_next_page_cites_that_page_on_its_items_there(
 
 
 def test_an_item_ranks_as_part_of_the_list_it_is_quoted_with():
-    from rag_engine.composer import Unit, _as_part_of_list
+    from rag_engine.answer_parts import Unit
+    from rag_engine.composer import _as_part_of_list
 
     def unit(text, score, kind="sentence", parent=None):
         made = Unit(0, 0, 0, kind, text, 4, "In-network providers", score=score, parent=parent)
@@ -453,7 +456,8 @@ def test_each_part_after_the_first_gains_for_the_question_words_no_part_has_said
 
 
 def test_an_answer_does_not_open_on_a_sentence_that_leans_on_one_before_it():
-    from rag_engine.composer import Unit, _opening_first
+    from rag_engine.answer_parts import Unit
+    from rag_engine.answer_text import _opening_first
 
     def part(order, text):
         return Unit(hit=0, line=order, order=order, kind="sentence", text=text, page=1, section="")
@@ -480,7 +484,8 @@ def test_an_answer_does_not_open_on_a_sentence_that_leans_on_one_before_it():
 
 
 def test_parts_that_count_off_read_in_the_documents_order():
-    from rag_engine.composer import Unit, _in_sequence
+    from rag_engine.answer_parts import Unit
+    from rag_engine.answer_text import _in_sequence
 
     def part(hit, order, text):
         return Unit(hit=hit, line=order, order=order, kind="sentence", text=text, page=1, section="")

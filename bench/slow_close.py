@@ -26,8 +26,12 @@ from bench.stats import percentile
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = {"stock gthread": "gthread", "ours": "app.infra.web_worker.LingerOffThreadWorker"}
 REQUEST = b"POST /hook HTTP/1.1\r\nHost: bench\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b"
-TINY_APP = ("def app(environ, start_response):\n"
+# (/slow takes half a second: the tests send a request's bytes while the app still works on it)
+TINY_APP = ("import time\n"
+            "def app(environ, start_response):\n"
             "    environ['wsgi.input'].read()\n"
+            "    if environ['PATH_INFO'] == '/slow':\n"
+            "        time.sleep(0.5)\n"
             "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
             "    return [b'ok']\n")
 
@@ -39,21 +43,26 @@ def free_port() -> int:
 
 
 def started_gunicorn(worker_class: str, folder: Path) -> tuple[subprocess.Popen, int]:
+    """One gunicorn process (4 threads, ``worker_class``) serving ``TINY_APP`` from ``folder`` (so the project's
+    gunicorn.conf.py is not read), once its worker answers a request."""
     (folder / "tinyapp.py").write_text(TINY_APP)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-k", worker_class,
-                                "-b", f"127.0.0.1:{port}", "--pythonpath", f"{folder},{ROOT}", "tinyapp:app"],
-                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (folder / "gunicorn.log").open("wb") as log:  # the child keeps its own copy of the file
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-k", worker_class,
+                                    "-b", f"127.0.0.1:{port}", "--pythonpath", f"{folder},{ROOT}", "tinyapp:app"],
+                                   cwd=folder, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            time.sleep(0.5)  # the port opens before the worker process is up
-            return process, port
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # the worker, not only the port
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if sock.recv(12).startswith(b"HTTP/1.1 200"):
+                    return process, port
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
-    raise SystemExit(f"gunicorn ({worker_class}) did not start")
+    raise SystemExit(f"gunicorn ({worker_class}) did not start: {(folder / 'gunicorn.log').read_text()[-2000:]}")
 
 
 def offer(port: int, requests: int, clients: int, close_after: float) -> dict:
@@ -95,7 +104,7 @@ def main(argv=None) -> int:
     delays = [float(d) for d in args.close_after.split(",") if d.strip()]
     if not (0 < args.requests <= 5000 and 0 < args.clients <= 200 and all(0 <= d <= 2000 for d in delays)):
         parser.error("--requests 1..5000, --clients 1..200, --close-after 0..2000 ms each")
-    print(f"| worker | client closes after | requests/s | response p50 | response p99 |\n|---|---|---|---|---|")
+    print("| worker | client closes after | requests/s | response p50 | response p99 |\n|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="bench-slow-close-") as tmp:
         for name, worker_class in WORKERS.items():
             process, port = started_gunicorn(worker_class, Path(tmp))

@@ -4,52 +4,26 @@ nobody else's request. Each case runs a real gunicorn (one process) in front of 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.slow_close import offer, started_gunicorn
+
 STOCK, OURS = "gthread", "app.infra.web_worker.LingerOffThreadWorker"
 REQUEST = b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def serve(tmp_path):
+    """Start a real gunicorn (bench.slow_close's: one process, 4 threads, a tiny WSGI app) with a worker class;
+    its port."""
     started = []
 
     def start(worker_class: str) -> int:
-        (tmp_path / "tinyapp.py").write_text(
-            "import time\n"
-            "def app(environ, start_response):\n"
-            "    environ['wsgi.input'].read()\n"
-            "    if environ['PATH_INFO'] == '/slow':\n"
-            "        time.sleep(0.5)\n"
-            "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
-            "    return [b'ok']\n")
-        port = free_port()
-        # cwd: the temporary folder, so the project's gunicorn.conf.py is not read
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-k", worker_class,
-                                    "-b", f"127.0.0.1:{port}", "--pythonpath", f"{tmp_path},{ROOT}", "tinyapp:app"],
-                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process, port = started_gunicorn(worker_class, tmp_path)
         started.append(process)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            try:
-                ask(port).close()
-                return port
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("gunicorn did not start")
+        return port
 
     yield start
     for process in started:
@@ -89,8 +63,6 @@ def test_a_client_slow_to_close_holds_up_nobody_on_ours(serve):
     assert max(time_after_a_slow_closer(port) for _ in range(3)) < 1.0  # milliseconds, unless the host is very busy
 
 
-
-
 def test_ours_lingers_where_the_client_sent_more_and_still_closes_when_it_never_does(serve):
     """Bytes the client sent past its request are still unread when the response is done: closing then would
     answer them with a reset that can cut the response short, so the socket lingers (in the poller, not on the
@@ -119,11 +91,10 @@ def test_ours_lingers_where_the_client_sent_more_and_still_closes_when_it_never_
     finally:
         lingering.close()
 
+
 def test_the_slow_close_bench_measures_ours_serving_while_clients_linger(tmp_path):
     """A slice of `python -m bench.slow_close`: clients closing 50 ms late (stock gthread: 20 requests/s at most,
     each close holding the process' main thread)."""
-    from bench.slow_close import offer, started_gunicorn
-
     process, port = started_gunicorn(OURS, tmp_path)
     try:
         result = offer(port, requests=40, clients=8, close_after=0.05)
